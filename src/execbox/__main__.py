@@ -1,0 +1,5 @@
+import sys
+
+from execbox.cli.main import main
+
+sys.exit(main())

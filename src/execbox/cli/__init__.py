@@ -1,0 +1,1 @@
+"""Command line: translates arguments into settings and calls the layers below."""

@@ -1,0 +1,72 @@
+"""The status pipe from a sandbox's init to its supervisor: a few length-prefixed frames.
+
+    STARTED  {"pid": n}                         the program is running
+    ERROR    {"stage": "...", "errno": n, "message": "..."}   setup failed (execbox's fault)
+    EXIT     {"wait_status": n, "cpu_ns": n, "maxrss_kb": n, "wall_ns": n,
+              "files": [[name, size], ...]}  followed by the files' bytes, back to back
+
+The supervisor treats the pipe as untrusted input of bounded size: the init runs as the
+sandbox user, after all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Any
+
+STARTED = b"S"
+ERROR = b"E"
+EXIT = b"X"
+_HEADER = struct.Struct("!cI")
+MAX_FRAME = 256 * 1024 * 1024
+
+
+def send(fd: int, kind: bytes, payload: dict[str, Any], tail: bytes = b"") -> None:
+    body = json.dumps(payload).encode()
+    data = _HEADER.pack(kind, len(body)) + body + tail
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class FrameReader:
+    """Accumulates bytes from the status pipe and yields whole frames."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self.frames: list[tuple[bytes, dict[str, Any]]] = []
+        self.tail = bytearray()
+        self._exit_seen = False
+
+    def feed(self, data: bytes) -> None:
+        if self._exit_seen:  # everything after the EXIT frame is the collected files' bytes
+            self.tail += data
+            if len(self.tail) > MAX_FRAME:
+                raise ValueError("status pipe sent more files than allowed")
+            return
+        self._buf += data
+        if len(self._buf) > MAX_FRAME:
+            raise ValueError("status pipe sent more than a frame may hold")
+        while len(self._buf) >= _HEADER.size:
+            kind, size = _HEADER.unpack_from(self._buf)
+            if len(self._buf) < _HEADER.size + size:
+                return
+            body = bytes(self._buf[_HEADER.size:_HEADER.size + size])
+            del self._buf[:_HEADER.size + size]
+            payload = json.loads(body)
+            if not isinstance(payload, dict):
+                raise ValueError("status frame is not an object")
+            self.frames.append((kind, payload))
+            if kind == EXIT:
+                self._exit_seen = True
+                self.feed(bytes(self._buf))
+                self._buf.clear()
+                return
+
+    def first(self, kind: bytes) -> dict[str, Any] | None:
+        for k, payload in self.frames:
+            if k == kind:
+                return payload
+        return None

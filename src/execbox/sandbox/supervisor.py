@@ -1,0 +1,167 @@
+"""The host's side of one run: feed stdin, collect capped output, enforce wall and CPU time.
+
+One thread, one ``selectors`` loop over the status pipe, stdout, stderr and stdin. Killing
+means SIGKILL to the sandbox's init: as pid 1 of the sandbox's pid namespace its death
+makes the kernel kill every other process in it (daemons, setsid, double forks); the
+cgroup sweep after the run is the second line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import selectors
+import signal
+import time
+from dataclasses import dataclass, field
+
+from execbox.sandbox import protocol
+from execbox.sandbox.cgroups import Cgroup, CgroupStats
+from execbox.types import Limits
+
+_READ = 1 << 16
+_CPU_POLL_S = 0.01
+_AFTER_KILL_S = 5.0
+
+
+@dataclass(slots=True)
+class Pipes:
+    """Parent ends of the four pipes (created CLOEXEC, numbered >= 3)."""
+
+    status: int
+    stdout: int
+    stderr: int
+    stdin: int
+
+
+@dataclass(slots=True)
+class RawOutcome:
+    """Facts gathered by the supervisor; ``outcome.decide`` turns them into a result."""
+
+    frames: protocol.FrameReader
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    killed_for: str | None = None  # "output" | "wall" | "cpu" | "setup" | "stuck"
+    stuck: bool = False  # pipes still open long after the kill: execbox's failure
+    init_status: int = 0
+    started_at: float | None = None
+    ended_at: float = 0.0
+    cpu_baseline_ns: int = 0
+    cpu_ns: int = 0  # cgroup usage since the program started
+    memory_baseline: int = 0
+    stats: CgroupStats | None = None
+
+
+def pipes_for_child() -> tuple[Pipes, tuple[int, int, int, int]]:
+    """(parent ends, child ends: stdin-read, stdout-write, stderr-write, status-write)."""
+    pairs = [_pipe() for _ in range(4)]
+    status, stdout, stderr, stdin = pairs
+    parent = Pipes(status=status[0], stdout=stdout[0], stderr=stderr[0], stdin=stdin[1])
+    return parent, (stdin[0], stdout[1], stderr[1], status[1])
+
+
+def _pipe() -> tuple[int, int]:
+    r, w = os.pipe2(os.O_CLOEXEC)
+    # never 0, 1 or 2: dup2 onto the same number would keep close-on-exec set
+    out = tuple(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) if fd < 3 else fd for fd in (r, w))
+    for old, new in zip((r, w), out, strict=True):
+        if old != new:
+            os.close(old)
+    return out[0], out[1]
+
+
+def supervise(
+    init_pid: int, pipes: Pipes, stdin: bytes, limits: Limits, cgroup: Cgroup,
+    setup_timeout_s: float,
+) -> RawOutcome:
+    raw = RawOutcome(frames=protocol.FrameReader())
+    sel = selectors.DefaultSelector()
+    sinks = {pipes.stdout: (raw.stdout, "stdout"), pipes.stderr: (raw.stderr, "stderr")}
+    for fd in (pipes.status, pipes.stdout, pipes.stderr):
+        sel.register(fd, selectors.EVENT_READ)
+    stdin_view = memoryview(stdin)
+    if stdin_view:
+        os.set_blocking(pipes.stdin, False)
+        sel.register(pipes.stdin, selectors.EVENT_WRITE)
+    else:
+        os.close(pipes.stdin)
+    reading = 3
+    now = time.monotonic()
+    deadline = now + setup_timeout_s
+    next_poll = now + _CPU_POLL_S
+
+    def kill(reason: str) -> None:
+        nonlocal deadline
+        if raw.killed_for is None:
+            raw.killed_for = reason
+        try:
+            os.kill(init_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + _AFTER_KILL_S
+
+    try:
+        while reading:
+            now = time.monotonic()
+            if now >= deadline:
+                if raw.killed_for is not None:  # killed, yet the pipes stay open
+                    raw.stuck = True
+                    break
+                kill("wall" if raw.started_at is not None else "setup")
+                continue
+            if raw.started_at is not None and raw.killed_for is None and now >= next_poll:
+                raw.cpu_ns = cgroup.cpu_usage_ns() - raw.cpu_baseline_ns
+                if raw.cpu_ns > limits.cpu_time_ms * 1_000_000:
+                    kill("cpu")
+                next_poll = now + _CPU_POLL_S
+            timeout = min(deadline, next_poll) - now
+            for key, _ in sel.select(max(timeout, 0)):
+                fd = key.fd
+                if fd == pipes.stdin:
+                    try:
+                        stdin_view = stdin_view[os.write(fd, stdin_view[:_READ]):]
+                    except (BrokenPipeError, BlockingIOError) as exc:
+                        if isinstance(exc, BlockingIOError):
+                            continue
+                        stdin_view = stdin_view[:0]
+                    if not stdin_view:
+                        sel.unregister(fd)
+                        os.close(fd)
+                    continue
+                data = os.read(fd, _READ)
+                if not data:
+                    sel.unregister(fd)
+                    os.close(fd)
+                    reading -= 1
+                    continue
+                if fd == pipes.status:
+                    raw.frames.feed(data)
+                    if raw.started_at is None and raw.frames.first(protocol.STARTED):
+                        _on_started(raw, cgroup)
+                        deadline = raw.started_at + limits.wall_time_ms / 1000  # type: ignore[operator]
+                    continue
+                buf, name = sinks[fd]
+                room = limits.output_bytes - len(buf)
+                buf += data[:max(room, 0)]
+                if len(data) > room:
+                    setattr(raw, f"{name}_truncated", True)
+                    kill("output")
+    finally:
+        for key in list(sel.get_map().values()):
+            sel.unregister(key.fd)
+            os.close(key.fd)
+        sel.close()
+        raw.ended_at = time.monotonic()
+        if reading:
+            kill("stuck")
+        _, raw.init_status = os.waitpid(init_pid, 0)
+    return raw
+
+
+def _on_started(raw: RawOutcome, cgroup: Cgroup) -> None:
+    raw.started_at = time.monotonic()
+    raw.cpu_baseline_ns = cgroup.cpu_usage_ns()
+    raw.memory_baseline = cgroup.memory_usage_bytes()
+    cgroup.reset_peak()

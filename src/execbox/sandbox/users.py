@@ -1,0 +1,87 @@
+"""Users: every live sandbox runs as a uid no other live sandbox has.
+
+Parent side: a slot allocator. Slot n means uid/gid ``uid_base + n`` and cgroup ``box-n``;
+it is held with ``flock`` on ``<state_dir>/slots/n.lock``, so slots are exclusive across
+threads and processes (several servers or CLI runs on one host), and a slot whose holder
+died is free again (the next holder removes what the dead one left).
+
+Child side: ``become`` drops groups, gid and uid, all three ids at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from execbox.errors import SandboxSetupError
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    index: int
+    uid: int
+    gid: int
+    lock_fd: int
+
+    @property
+    def name(self) -> str:
+        return f"box-{self.index}"
+
+
+class SlotAllocator:
+    def __init__(self, state_dir: str, count: int, uid_base: int) -> None:
+        self._dir = os.path.join(state_dir, "slots")
+        os.makedirs(self._dir, mode=0o700, exist_ok=True)
+        self._count = count
+        self._uid_base = uid_base
+        self._next = 0
+        self._mutex = threading.Lock()
+
+    def acquire(self) -> Slot:
+        """A free slot, or SandboxSetupError when all are taken."""
+        with self._mutex:
+            start = self._next
+            self._next = (self._next + 1) % self._count
+        for step in range(self._count):
+            index = (start + step) % self._count
+            fd = self._try_lock(index)
+            if fd is not None:
+                uid = self._uid_base + index
+                return Slot(index=index, uid=uid, gid=uid, lock_fd=fd)
+        raise SandboxSetupError(f"all {self._count} sandbox slots are in use")
+
+    def release(self, slot: Slot) -> None:
+        os.close(slot.lock_fd)  # closing the descriptor drops the flock
+
+    def free_slots(self) -> Iterator[Slot]:
+        """Lock, yield and release each slot nobody holds (for sweeping leftovers)."""
+        for index in range(self._count):
+            fd = self._try_lock(index)
+            if fd is None:
+                continue
+            slot = Slot(index=index, uid=self._uid_base + index, gid=self._uid_base + index,
+                        lock_fd=fd)
+            try:
+                yield slot
+            finally:
+                self.release(slot)
+
+    def _try_lock(self, index: int) -> int | None:
+        path = os.path.join(self._dir, f"{index}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+
+def become(uid: int, gid: int) -> None:
+    """Child side: no supplementary groups, then gid, then uid (real, effective, saved)."""
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
