@@ -62,41 +62,56 @@ class ChildPlan:
 def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
     """Runs in the forked child; never returns."""
     stage = "start"
+    marks: list[tuple[str, int]] = []
     try:
         gc.disable()
         _close_other_fds((fds.stdin, fds.stdout, fds.stderr, fds.status))
         for sig in _RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         stage = "cgroup"
+        marks.append((stage, time.monotonic_ns()))
         _enter_cgroup(plan.cgroup_enter_files)
         stage = "namespaces"
+        marks.append((stage, time.monotonic_ns()))
         namespaces.unshare_rest()
         libc.sethostname(plan.hostname)
         stage = "mounts"
+        marks.append((stage, time.monotonic_ns()))
         mounts.build(plan.root)
         stage = "files"
+        marks.append((stage, time.monotonic_ns()))
         mounts.write_files(plan.root, plan.files)
         stage = "pivot_root"
+        marks.append((stage, time.monotonic_ns()))
         mounts.pivot(plan.root)
         stage = "rlimits"
+        marks.append((stage, time.monotonic_ns()))
         rlimits.apply(plan.rlimits)
         stage = "capabilities"
+        marks.append((stage, time.monotonic_ns()))
         capabilities.drop_bounding(plan.last_cap)
         stage = "user"
+        marks.append((stage, time.monotonic_ns()))
         users.become(plan.root.uid, plan.root.gid)
         stage = "capabilities"
+        marks.append((stage, time.monotonic_ns()))
         capabilities.clear()
         stage = "seccomp"
+        marks.append((stage, time.monotonic_ns()))
         libc.seccomp_load_bpf(plan.seccomp_bpf)
         stage = "spawn"
+        marks.append((stage, time.monotonic_ns()))
         os.chdir(BOX_DIR)
         start = time.monotonic_ns()
         pid = _spawn(plan, fds)
-        protocol.send(fds.status, protocol.STARTED, {"pid": pid})
+        marks.append(("started", time.monotonic_ns()))
+        protocol.send(fds.status, protocol.STARTED, {"pid": pid, "marks": marks})
         stage = "wait"
+        marks.append((stage, time.monotonic_ns()))
         wait_status, wall_ns = _reap_until_exit(pid, start)
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         stage = "collect"
+        marks.append((stage, time.monotonic_ns()))
         names, blobs = _collect(plan.collect, plan.collect_max_bytes)
         protocol.send(fds.status, protocol.EXIT, {
             "wait_status": wait_status,

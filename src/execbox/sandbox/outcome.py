@@ -99,10 +99,12 @@ def _measure(result: StageResult, raw: RawOutcome, exited: dict[str, Any] | None
         if stats is not None and raw.started_at is not None:
             cpu_ns = max(cpu_ns, stats.cpu_usage_ns - raw.cpu_baseline_ns)
         result.cpu_time_ms = cpu_ns // 1_000_000
-    peak_kb = 0
+    # The cgroup's peak is what the limit enforces. ru_maxrss is only a fallback: the
+    # program is posix_spawned (vfork), and its maxrss starts at the init's shared mm.
     if stats is not None:
-        peak_kb = max(stats.memory_peak_bytes - raw.memory_baseline, 0) // 1024
-    result.memory_kb = max(peak_kb, maxrss_kb)
+        result.memory_kb = max(stats.memory_peak_bytes - raw.memory_baseline, 0) // 1024
+    else:
+        result.memory_kb = maxrss_kb
 
 
 def _limited(result: StageResult, status: Status, limit: LimitKind) -> StageResult:

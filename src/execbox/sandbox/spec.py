@@ -73,10 +73,9 @@ class SandboxSpec:
                 raise ConfigError(f"bad environment variable: {key!r}")
         for name in self.collect:
             check_relative_path(name)
-        limits = self.limits
-        for name, value in limits.as_dict().items():
-            if value <= 0:
-                raise ConfigError(f"limit {name} must be positive, got {value}")
+        for key, amount in self.limits.as_dict().items():
+            if amount <= 0:
+                raise ConfigError(f"limit {key} must be positive, got {amount}")
 
 
 def default_runtime_mounts() -> tuple[BindMount, ...]:

@@ -138,7 +138,9 @@ def wait_until(done: Callable[[], bool], timeout: float) -> bool:
 
 
 def kill_until_empty(
-    where: str, list_pids: Callable[[], list[int]], kill: Callable[[list[int]], None],
+    where: str,
+    list_pids: Callable[[], list[int]],
+    kill: Callable[[list[int]], None],
     timeout: float,
 ) -> None:
     """Call ``kill`` on the listed pids until none is listed; SandboxSetupError after
@@ -172,3 +174,23 @@ def remove_dir(fs: CgroupFs, path: str, timeout: float) -> None:
 
     if not wait_until(removed, timeout):
         raise SandboxSetupError(f"cannot remove the cgroup {path}: [EBUSY] for {timeout} s")
+
+
+def check_name(name: str) -> str:
+    """A sandbox group name: one path component, not a control-file name. ValueError if not."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name or "\n" in name:
+        raise ValueError(f"bad cgroup name {name!r}: one path component expected")
+    if name.startswith("cgroup.") or name in ("tasks", "notify_on_release", "release_agent"):
+        raise ValueError(f"bad cgroup name {name!r}: the kernel uses it for a control file")
+    return name
+
+
+def child_dirs(parent: str) -> list[str]:
+    """Names of the subdirectories (child groups) of ``parent``; [] if it does not exist."""
+    try:
+        with os.scandir(parent) as entries:
+            return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise failure("list", parent, e) from e

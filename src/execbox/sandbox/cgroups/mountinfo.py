@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from execbox.errors import ConfigError, SandboxUnavailable
+from execbox.sandbox.cgroups.base import CgroupSettings
 
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
@@ -144,3 +145,27 @@ def parent_path(own: str, parent: str) -> str:
     if not parts or any(p in (".", "..") for p in parts) or "\0" in parent:
         raise ConfigError(f"cgroup parent {parent!r} must name a group (no '.', '..' or NUL)")
     return _norm(parent) if parent.startswith("/") else _norm(own + "/" + "/".join(parts))
+
+
+def v1_parent_dir(
+    settings: CgroupSettings, mounts: list[Mount], own: OwnCgroups, controller: str
+) -> str:
+    """The parent group's directory in the hierarchy of ``controller``, or why there is none
+    (as a SandboxUnavailable-ready sentence in a LookupError)."""
+    own_path = own.v1.get(controller)
+    mount = v1_mount(mounts, controller, own_path or "/")
+    if mount is None:
+        raise LookupError(
+            f"no cgroup v1 hierarchy with the {controller} controller is mounted under "
+            f"{settings.root} (per {settings.mountinfo_path})"
+        )
+    if own_path is None and not settings.parent.startswith("/"):
+        raise LookupError(f"{settings.proc_cgroup_path} has no line for v1 {controller}")
+    path = parent_path(own_path or "/", settings.parent)
+    directory = mount.dir_of(path)
+    if directory is None:
+        raise LookupError(
+            f"the {controller} hierarchy mounted at {mount.mount_point} shows only "
+            f"{mount.root}, not the cgroup {path}"
+        )
+    return directory
