@@ -170,7 +170,9 @@ def test_memory_limit_oom_kills_the_child(driver):
         assert _killed(pid)
     stats = group.stats()
     assert stats.oom_kills >= 1
-    assert 0 < stats.memory_peak_bytes <= 33 * MIB or driver.version == 2
+    assert stats.memory_peak_bytes <= 33 * MIB  # the limit held
+    if driver.version == 1:  # (v2: 0 on kernels before 5.19, which lack memory.peak)
+        assert stats.memory_peak_bytes > 16 * MIB  # the child got near the limit
 
 
 def test_pids_limit_stops_forks_and_is_counted(driver):

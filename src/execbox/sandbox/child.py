@@ -62,7 +62,7 @@ class ChildPlan:
 def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
     """Runs in the forked child; never returns."""
     stage = "start"
-    marks: list[tuple[str, int]] = []
+    marks: list[tuple[str, int]] = [("start", time.monotonic_ns())]
     try:
         gc.disable()
         _close_other_fds((fds.stdin, fds.stdout, fds.stderr, fds.status))
@@ -121,7 +121,7 @@ def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
             "files": names,
         }, b"".join(blobs))
         os._exit(0)
-    except BaseException as exc:  # noqa: BLE001 - everything must reach the supervisor
+    except BaseException as exc:
         try:
             protocol.send(fds.status, protocol.ERROR, {
                 "stage": stage,
@@ -232,7 +232,7 @@ def _read_beneath(top: str, name: str, budget: int) -> bytes | None:
         os.close(fd)
     try:
         st = os.fstat(ffd)
-        if not (st.st_mode & 0o170000 == 0o100000) or st.st_size > budget:
+        if st.st_mode & 61440 != 32768 or st.st_size > budget:
             return None
         chunks = []
         while chunk := os.read(ffd, 1 << 20):

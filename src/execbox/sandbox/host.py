@@ -37,7 +37,7 @@ def _in_child(action: Callable[[], None]) -> str | None:
         try:
             action()
             os._exit(0)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             os.write(w, f"{type(exc).__name__}: {exc}".encode()[:500])
             os._exit(1)
     os.close(w)
@@ -60,7 +60,8 @@ def check_root() -> Check:
 
 def check_namespace(name: str, flag: int) -> Check:
     error = _in_child(lambda: libc.unshare(flag))
-    return Check(f"namespace:{name}", error is None, error or f"unshare(CLONE_NEW{name.upper()}) works")
+    works = f"unshare(CLONE_NEW{name.upper()}) works"
+    return Check(f"namespace:{name}", error is None, error or works)
 
 
 def check_user_namespace() -> Check:

@@ -9,12 +9,23 @@ and removed, slot released) → decide the status.
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import NoReturn
 
 from execbox.errors import SandboxSetupError, SandboxUnavailable
-from execbox.sandbox import capabilities, child, cleanup, mounts, outcome, rlimits, seccomp
-from execbox.sandbox.cgroups import CgroupDriver, detect
+from execbox.sandbox import (
+    capabilities,
+    child,
+    cleanup,
+    mounts,
+    outcome,
+    protocol,
+    rlimits,
+    seccomp,
+)
+from execbox.sandbox.cgroups import Cgroup, CgroupDriver, detect
 from execbox.sandbox.namespaces import PidNamespaceForker
+from execbox.sandbox.reaper import Leftover, Reaper
 from execbox.sandbox.spec import SandboxSettings, SandboxSpec
 from execbox.sandbox.supervisor import pipes_for_child, supervise
 from execbox.sandbox.users import Slot, SlotAllocator
@@ -43,37 +54,46 @@ class NamespaceBackend:
         os.makedirs(self._root_dir, mode=0o755, exist_ok=True)
         self._slots = SlotAllocator(settings.state_dir, settings.slots, settings.uid_base)
         self._forker = PidNamespaceForker()
+        self._reaper = Reaper()
         cleanup.sweep(self._slots, self._cgroups)
 
     def close(self) -> None:
+        """Wait for pending teardowns, then release the backend's descriptors."""
+        self._reaper.drain()
+        self._reaper.close()
         self._forker.close()
 
     def run(self, spec: SandboxSpec) -> StageResult:
         slot = self._slots.acquire()
+        cgroup: Cgroup | None = None
+        pid: int | None = None
+        reaped = False
         try:
             cgroup = self._cgroups.create(slot.name)
+            limits = spec.limits
+            cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
+            plan = self._plan(spec, slot, tuple(cgroup.enter_files()))
+            parent_ends, child_ends = pipes_for_child()
             try:
-                limits = spec.limits
-                cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
-                plan = self._plan(spec, slot, tuple(cgroup.enter_files()))
-                parent_ends, child_ends = pipes_for_child()
-                try:
-                    pid = self._forker.fork()
-                    if pid == 0:
-                        _child(plan, child_ends)
-                finally:
-                    for fd in child_ends:
-                        os.close(fd)
-                raw = supervise(pid, parent_ends, spec.stdin, limits, cgroup,
-                                self.settings.setup_timeout_ms / 1000)
-                raw.stats = cgroup.stats()
+                pid = self._forker.fork()
+                if pid == 0:
+                    _child(plan, child_ends)
             finally:
-                cgroup.remove()
+                for fd in child_ends:
+                    os.close(fd)
+            raw = supervise(pid, parent_ends, spec.stdin, limits, cgroup,
+                            self.settings.setup_timeout_ms / 1000)
+            reaped = raw.init_status is not None
+            raw.stats = cgroup.stats()
         finally:
-            self._slots.release(slot)
+            if cgroup is None:
+                self._slots.release(slot)
+            else:  # the init's exit and the cgroup's removal happen off the request path
+                self._reaper.submit(Leftover(None if reaped else pid, cgroup,
+                                             partial(self._slots.release, slot)))
         result = outcome.decide(raw, limits)
-        if raw.frames.tail or spec.collect:
-            result.files = _split_files(raw.frames.first(b"X"), raw.frames.tail)
+        if spec.collect:
+            result.files = _split_files(raw.frames.first(protocol.EXIT), raw.frames.tail)
         return result
 
     def _plan(self, spec: SandboxSpec, slot: Slot, enter: tuple[str, ...]) -> child.ChildPlan:
@@ -102,7 +122,8 @@ def _child(plan: child.ChildPlan, ends: tuple[int, int, int, int]) -> NoReturn:
     child.main(plan, child.ChildFds(stdin=stdin, stdout=stdout, stderr=stderr, status=status))
 
 
-def _split_files(exit_frame: dict[str, object] | None, tail: bytes) -> dict[str, bytes]:
+def _split_files(exit_frame: dict[str, object] | None, tail: bytes | bytearray,
+                 ) -> dict[str, bytes]:
     if exit_frame is None:
         return {}
     files: dict[str, bytes] = {}

@@ -45,7 +45,7 @@ class RawOutcome:
     stderr_truncated: bool = False
     killed_for: str | None = None  # "output" | "wall" | "cpu" | "setup" | "stuck"
     stuck: bool = False  # pipes still open long after the kill: execbox's failure
-    init_status: int = 0
+    init_status: int | None = None  # set when the init had to be reaped here
     started_at: float | None = None
     ended_at: float = 0.0
     cpu_baseline_ns: int = 0
@@ -156,7 +156,9 @@ def supervise(
         raw.ended_at = time.monotonic()
         if reading:
             kill("stuck")
-        _, raw.init_status = os.waitpid(init_pid, 0)
+        if raw.frames.first(protocol.EXIT) is None:
+            # no report: reap now, the wait status is the only clue left
+            _, raw.init_status = os.waitpid(init_pid, 0)
     return raw
 
 

@@ -124,6 +124,8 @@ class V1Cgroup:
             kill_pid(self._fs, pid)
 
     def kill_all(self) -> None:
+        if not self.procs():  # the usual case: the sandbox's init already took all down
+            return
         freezer = self._dirs.get("freezer")
         if freezer is not None and os.path.isdir(freezer):
             # Frozen, nothing can fork between reading the list and the kills.

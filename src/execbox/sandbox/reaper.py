@@ -1,0 +1,69 @@
+"""Teardown off the request path: reap a sandbox's init, remove its cgroup, free its slot.
+
+By the time a run's result is known the program and everything it started are dead (the
+init killed them and reported), so what is left — the init's own exit, which tears down its
+mount and network namespaces (about a millisecond of kernel work), and the cgroup's rmdir —
+does not need to hold up the answer. One worker thread per backend does it in order;
+``drain`` (called by ``close``) waits until nothing is pending, so no zombie, cgroup or
+slot outlives the backend.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from execbox.sandbox.cgroups import Cgroup
+
+
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    init_pid: int | None  # None when already reaped
+    cgroup: Cgroup
+    release: Callable[[], None]  # frees the slot (uid) once the cgroup is gone
+
+
+class Reaper:
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Leftover | None] = queue.Queue()
+        self.errors: list[str] = []
+        self._thread = threading.Thread(target=self._work, name="execbox-reaper", daemon=True)
+        self._thread.start()
+
+    def submit(self, leftover: Leftover) -> None:
+        self._queue.put(leftover)
+
+    def drain(self) -> None:
+        """Block until every submitted teardown is done."""
+        self._queue.join()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                tear_down(item, self.errors)
+            finally:
+                self._queue.task_done()
+
+
+def tear_down(item: Leftover, errors: list[str]) -> None:
+    try:
+        if item.init_pid is not None:
+            try:
+                os.waitpid(item.init_pid, 0)
+            except ChildProcessError:  # already reaped on an error path
+                pass
+        item.cgroup.remove()
+    except Exception as exc:  # noqa: BLE001 - recorded; the next create() sweeps the group
+        errors.append(f"teardown of {item.cgroup.name}: {exc}")
+    finally:
+        item.release()
