@@ -133,12 +133,15 @@ def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
 
 
 def _close_other_fds(keep: tuple[int, ...]) -> None:
-    """Nothing of the supervisor's (sockets, files) survives into the sandbox."""
+    """Nothing of the spawner's survives into the sandbox, and the program gets only its
+    stdio: the status pipe in particular is close-on-exec (a program that could write to
+    it could forge its own result)."""
     low = 3
     for fd in sorted(keep):
         if fd >= low:
             os.closerange(low, fd)
             low = fd + 1
+        os.set_inheritable(fd, False)
     os.closerange(low, 1 << 20)
 
 

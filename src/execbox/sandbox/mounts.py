@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from execbox.sandbox import libc
 from execbox.sandbox.spec import BOX_DIR, BindMount, SandboxFile
 
-_DEVICES = ("null", "zero", "full", "random", "urandom")
+_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+            ("urandom", 1, 9))
 _TOP_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _RO = libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV
 _MIB = 1024 * 1024
@@ -140,20 +141,25 @@ def _write_etc(p: RootPlan) -> None:
         "hosts": "127.0.0.1 localhost\n::1 localhost\n",
         "hostname": "execbox\n",
     }
-    for name, text in etc.items():
-        path = _inside(p, "/etc/" + name)
-        if not os.path.lexists(path):
-            with open(path, "w") as f:
-                f.write(text)
+    for name, text in etc.items():  # os-level: a buffered open() costs 50 us a file here
+        try:
+            fd = os.open(_inside(p, "/etc/" + name),
+                         os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:  # a runtime mount already provides it
+            continue
+        os.write(fd, text.encode())
+        os.close(fd)
 
 
 def _build_dev(p: RootPlan) -> None:
     dev = _inside(p, "/dev")
+    # Device nodes made here (cheaper than bind mounts, and nothing to unmount later);
+    # the tmpfs is read-only afterwards and the sandbox has no CAP_MKNOD to add any.
     _tmpfs(dev, libc.MS_NOSUID | libc.MS_NOEXEC, "size=64k,nr_inodes=64,mode=755")
-    for name in _DEVICES:
+    for name, major, minor in _DEVICES:
         target = f"{dev}/{name}"
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o666))
-        libc.mount("/dev/" + name, target, "", libc.MS_BIND)
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        os.chmod(target, 0o666)  # noqa: S103 - null, zero... are world-writable; mknod obeys umask
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")

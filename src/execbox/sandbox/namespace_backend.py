@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from functools import partial
-from typing import NoReturn
 
 from execbox.errors import SandboxSetupError, SandboxUnavailable
 from execbox.sandbox import (
@@ -24,8 +23,8 @@ from execbox.sandbox import (
     seccomp,
 )
 from execbox.sandbox.cgroups import Cgroup, CgroupDriver, detect
-from execbox.sandbox.namespaces import PidNamespaceForker
 from execbox.sandbox.reaper import Leftover, Reaper
+from execbox.sandbox.spawner import Spawner
 from execbox.sandbox.spec import SandboxSettings, SandboxSpec
 from execbox.sandbox.supervisor import pipes_for_child, supervise
 from execbox.sandbox.users import Slot, SlotAllocator
@@ -53,7 +52,7 @@ class NamespaceBackend:
         self._root_dir = os.path.join(settings.state_dir, "root")
         os.makedirs(self._root_dir, mode=0o755, exist_ok=True)
         self._slots = SlotAllocator(settings.state_dir, settings.slots, settings.uid_base)
-        self._forker = PidNamespaceForker()
+        self._spawner = Spawner()
         self._reaper = Reaper()
         cleanup.sweep(self._slots, self._cgroups)
 
@@ -61,13 +60,12 @@ class NamespaceBackend:
         """Wait for pending teardowns, then release the backend's descriptors."""
         self._reaper.drain()
         self._reaper.close()
-        self._forker.close()
+        self._spawner.close()
 
     def run(self, spec: SandboxSpec) -> StageResult:
         slot = self._slots.acquire()
         cgroup: Cgroup | None = None
-        pid: int | None = None
-        reaped = False
+        pidfd: int | None = None
         try:
             cgroup = self._cgroups.create(slot.name)
             limits = spec.limits
@@ -75,22 +73,26 @@ class NamespaceBackend:
             plan = self._plan(spec, slot, tuple(cgroup.enter_files()))
             parent_ends, child_ends = pipes_for_child()
             try:
-                pid = self._forker.fork()
-                if pid == 0:
-                    _child(plan, child_ends)
+                _, pidfd = self._spawner.spawn(plan, child_ends)
+            except BaseException:
+                for fd in (parent_ends.status, parent_ends.stdout, parent_ends.stderr,
+                           parent_ends.stdin):
+                    os.close(fd)
+                raise
             finally:
                 for fd in child_ends:
                     os.close(fd)
-            raw = supervise(pid, parent_ends, spec.stdin, limits, cgroup,
+            raw = supervise(pidfd, parent_ends, spec.stdin, limits, cgroup,
                             self.settings.setup_timeout_ms / 1000)
-            reaped = raw.init_status is not None
             raw.stats = cgroup.stats()
         finally:
-            if cgroup is None:
+            if cgroup is not None and pidfd is not None:
+                # the init's exit and the cgroup's removal happen off the request path
+                self._reaper.submit(Leftover(pidfd, cgroup, partial(self._slots.release, slot)))
+            else:
+                if cgroup is not None:
+                    cgroup.remove()
                 self._slots.release(slot)
-            else:  # the init's exit and the cgroup's removal happen off the request path
-                self._reaper.submit(Leftover(None if reaped else pid, cgroup,
-                                             partial(self._slots.release, slot)))
         result = outcome.decide(raw, limits)
         if spec.collect:
             result.files = _split_files(raw.frames.first(protocol.EXIT), raw.frames.tail)
@@ -115,11 +117,6 @@ class NamespaceBackend:
             collect=spec.collect,
             collect_max_bytes=spec.collect_max_bytes,
         )
-
-
-def _child(plan: child.ChildPlan, ends: tuple[int, int, int, int]) -> NoReturn:
-    stdin, stdout, stderr, status = ends
-    child.main(plan, child.ChildFds(stdin=stdin, stdout=stdout, stderr=stderr, status=status))
 
 
 def _split_files(exit_frame: dict[str, object] | None, tail: bytes | bytearray,

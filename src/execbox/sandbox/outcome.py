@@ -68,8 +68,7 @@ def decide(raw: RawOutcome, limits: Limits) -> StageResult:
             or sig in (signal.SIGXCPU,)):
         return _limited(result, Status.TIME_LIMIT, LimitKind.CPU_TIME)
     if wait_status is None:
-        return _internal(result, "sandbox init ended without reporting "
-                                 f"(wait status {raw.init_status})")
+        return _internal(result, "the sandbox's init died without reporting")
     if sig is not None:
         result.signal = signal_name(sig)
         if sig == signal.SIGSYS:

@@ -1,4 +1,5 @@
-"""Teardown off the request path: reap a sandbox's init, remove its cgroup, free its slot.
+"""Teardown off the request path: wait for a sandbox's init to exit, remove its cgroup,
+free its slot.
 
 By the time a run's result is known the program and everything it started are dead (the
 init killed them and reported), so what is left — the init's own exit, which tears down its
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import queue
+import select
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from execbox.sandbox.cgroups import Cgroup
 
 @dataclass(frozen=True, slots=True)
 class Leftover:
-    init_pid: int | None  # None when already reaped
+    init_pidfd: int  # readable once the init has exited; closed here
     cgroup: Cgroup
     release: Callable[[], None]  # frees the slot (uid) once the cgroup is gone
 
@@ -57,13 +59,10 @@ class Reaper:
 
 def tear_down(item: Leftover, errors: list[str]) -> None:
     try:
-        if item.init_pid is not None:
-            try:
-                os.waitpid(item.init_pid, 0)
-            except ChildProcessError:  # already reaped on an error path
-                pass
+        select.select([item.init_pidfd], [], [])
         item.cgroup.remove()
-    except Exception as exc:  # noqa: BLE001 - recorded; the next create() sweeps the group
+    except Exception as exc:
         errors.append(f"teardown of {item.cgroup.name}: {exc}")
     finally:
+        os.close(item.init_pidfd)
         item.release()

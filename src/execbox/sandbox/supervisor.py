@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import selectors
 import signal
 import time
@@ -45,7 +46,7 @@ class RawOutcome:
     stderr_truncated: bool = False
     killed_for: str | None = None  # "output" | "wall" | "cpu" | "setup" | "stuck"
     stuck: bool = False  # pipes still open long after the kill: execbox's failure
-    init_status: int | None = None  # set when the init had to be reaped here
+    init_gone: bool = False  # waited for here (no report came); else the reaper waits
     started_at: float | None = None
     ended_at: float = 0.0
     cpu_baseline_ns: int = 0
@@ -73,7 +74,7 @@ def _pipe() -> tuple[int, int]:
 
 
 def supervise(
-    init_pid: int, pipes: Pipes, stdin: bytes, limits: Limits, cgroup: Cgroup,
+    init_pidfd: int, pipes: Pipes, stdin: bytes, limits: Limits, cgroup: Cgroup,
     setup_timeout_s: float,
 ) -> RawOutcome:
     raw = RawOutcome(frames=protocol.FrameReader())
@@ -97,7 +98,7 @@ def supervise(
         if raw.killed_for is None:
             raw.killed_for = reason
         try:
-            os.kill(init_pid, signal.SIGKILL)
+            signal.pidfd_send_signal(init_pidfd, signal.SIGKILL)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + _AFTER_KILL_S
@@ -157,8 +158,8 @@ def supervise(
         if reading:
             kill("stuck")
         if raw.frames.first(protocol.EXIT) is None:
-            # no report: reap now, the wait status is the only clue left
-            _, raw.init_status = os.waitpid(init_pid, 0)
+            select.select([init_pidfd], [], [])  # no report: make sure it is gone
+            raw.init_gone = True
     return raw
 
 

