@@ -71,7 +71,7 @@ LANG_KEYS = KEYS - {"description", "lang"}
 class Expect:
     description: str
     status: tuple[Status, ...]
-    limit: tuple[LimitKind, ...] | None = None
+    limit: tuple[LimitKind | None, ...] | None = None  # None: not checked; "none" in toml
     signal: tuple[str, ...] | None = None
     exit_code: int | None = None
     expect_contained: bool = False
@@ -89,6 +89,10 @@ def _tuple(value: Any, kind: type) -> tuple[Any, ...]:
     return tuple(kind(v) for v in values)
 
 
+def _limit_kind(name: str) -> LimitKind | None:
+    return None if name == "none" else LimitKind(name)
+
+
 def load_expect(attack_dir: Path, lang: str) -> Expect:
     """expect.toml, with the ``[lang.<lang>]`` table laid over the top level."""
     doc = tomllib.loads((attack_dir / "expect.toml").read_text())
@@ -104,7 +108,7 @@ def load_expect(attack_dir: Path, lang: str) -> Expect:
     return Expect(
         description=merged["description"],
         status=_tuple(merged["status"], Status),
-        limit=_tuple(merged["limit"], LimitKind) if "limit" in merged else None,
+        limit=_tuple(merged["limit"], _limit_kind) if "limit" in merged else None,
         signal=_tuple(merged["signal"], str) if "signal" in merged else None,
         exit_code=merged.get("exit_code"),
         expect_contained=bool(merged.get("expect_contained", False)),

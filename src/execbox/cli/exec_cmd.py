@@ -2,6 +2,8 @@
 
     execbox exec --file hello.py -- /usr/bin/python3 hello.py
     execbox exec --stdin in.txt --limit memory_mb=64 --json -- /bin/cat
+    execbox exec --file hello.c --collect hello --out . -- /usr/bin/gcc -o hello hello.c
+    execbox exec --file hello -- ./hello
 
 Local files given with ``--file PATH[:NAME]`` are read by this command and handed to the
 sandbox as bytes; the sandbox never sees a host path of yours.
@@ -30,6 +32,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--limit", action="append", default=[], metavar="KEY=VALUE",
                    help=f"a limit: {', '.join(Limits().as_dict())}")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--collect", action="append", default=[], metavar="NAME",
+                   help="after the run, copy this work-dir file out (links are not followed)")
+    p.add_argument("--out", default=".", metavar="DIR",
+                   help="where --collect writes (default: current dir; never overwrites)")
     p.add_argument("--json", action="store_true", help="print the result object as JSON")
     p.add_argument("argv", nargs="+", help="the command, e.g. -- /usr/bin/python3 main.py")
     p.set_defaults(handler=run)
@@ -70,13 +76,24 @@ def run(args: argparse.Namespace) -> int:
             files.append(SandboxFile(name or os.path.basename(path), f.read(),
                                      executable=os.access(path, os.X_OK)))
     spec = SandboxSpec(argv=tuple(args.argv), files=tuple(files), stdin=read_stdin(args.stdin),
-                       env=parse_pairs(args.env, "--env"), limits=parse_limits(args.limit))
+                       env=parse_pairs(args.env, "--env"), limits=parse_limits(args.limit),
+                       collect=tuple(args.collect))
     backend = NamespaceBackend(SandboxSettings(state_dir=args.state_dir))
     try:
         result = backend.run(spec)
     finally:
         backend.close()
+    save_collected(result.files, args.out)
     return report(result, args.json)
+
+
+def save_collected(files: dict[str, bytes], out_dir: str) -> None:
+    """Write collected files under out_dir: new files only, no link followed."""
+    for name, data in files.items():
+        target = os.path.join(out_dir, os.path.basename(name))
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
 
 
 def report(result: StageResult, as_json: bool) -> int:

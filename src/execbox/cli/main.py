@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from execbox import __version__
 from execbox.cli import doctor_cmd, exec_cmd
-from execbox.errors import ExecboxError
+from execbox.errors import ConfigError, ExecboxError
 
 EX_USAGE = 64
 
@@ -30,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"execbox: {exc}", file=sys.stderr)
+        return EX_USAGE
     except ExecboxError as exc:
         print(f"execbox: {exc}", file=sys.stderr)
         return 70
