@@ -72,7 +72,7 @@ class Expect:
     description: str
     status: tuple[Status, ...]
     limit: tuple[LimitKind | None, ...] | None = None  # None: not checked; "none" in toml
-    signal: tuple[str, ...] | None = None
+    signal: tuple[str | None, ...] | None = None  # None: not checked; "none" in toml
     exit_code: int | None = None
     expect_contained: bool = False
     stdin: bytes = b""
@@ -93,6 +93,10 @@ def _limit_kind(name: str) -> LimitKind | None:
     return None if name == "none" else LimitKind(name)
 
 
+def _signal(name: str) -> str | None:
+    return None if name == "none" else name
+
+
 def load_expect(attack_dir: Path, lang: str) -> Expect:
     """expect.toml, with the ``[lang.<lang>]`` table laid over the top level."""
     doc = tomllib.loads((attack_dir / "expect.toml").read_text())
@@ -109,7 +113,7 @@ def load_expect(attack_dir: Path, lang: str) -> Expect:
         description=merged["description"],
         status=_tuple(merged["status"], Status),
         limit=_tuple(merged["limit"], _limit_kind) if "limit" in merged else None,
-        signal=_tuple(merged["signal"], str) if "signal" in merged else None,
+        signal=_tuple(merged["signal"], _signal) if "signal" in merged else None,
         exit_code=merged.get("exit_code"),
         expect_contained=bool(merged.get("expect_contained", False)),
         stdin=merged.get("stdin", "").encode(),

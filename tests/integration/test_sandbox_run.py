@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from execbox.sandbox.cgroups import CgroupSettings
 from execbox.sandbox.namespace_backend import NamespaceBackend
 from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
 from execbox.types import LimitKind, Limits, Status
@@ -121,14 +122,70 @@ def test_setup_failure_is_an_internal_error(backend):
     assert r.status is Status.INTERNAL_ERROR and "spawn" in (r.message or "")
 
 
-def test_teardown_leaves_no_cgroup_and_leftovers_are_swept(backend):
-    sh(backend, "true")
-    backend._reaper.drain()
-    assert backend._cgroups.names() == []
-    # a server killed mid-run leaves a group behind: the next backend sweeps it
-    backend._cgroups.create("box-7")
-    other = NamespaceBackend(SandboxSettings())
+def test_teardown_leaves_no_cgroup_and_leftovers_are_swept(tmp_path):
+    # a host of its own (state dir, uids, cgroup parent): other execbox runs may be live
+    settings = SandboxSettings(state_dir=str(tmp_path), uid_base=950_000, slots=8,
+                               cgroup=CgroupSettings(parent=f"execbox-test-{os.getpid()}"))
+    backend = NamespaceBackend(settings)
     try:
-        assert "box-7" not in other._cgroups.names()
+        for _ in range(3):
+            sh(backend, "sleep 0.01 &")
+        backend._reaper.drain()
+        assert backend._cgroups.names() == []
+        # a server killed mid-run leaves a group behind: the next backend sweeps it
+        backend._cgroups.create("box-7")
+    finally:
+        backend.close()
+    other = NamespaceBackend(settings)
+    try:
+        assert other._cgroups.names() == []
     finally:
         other.close()
+
+
+def _sandbox_uid_processes() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                uid_line = next(line for line in f if line.startswith("Uid:"))
+        except (OSError, StopIteration):
+            continue
+        if 900_000 <= int(uid_line.split()[1]) < 900_000 + 256:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize("victim", ["server", "spawner"])
+def test_killing_the_server_or_spawner_mid_run_kills_the_sandbox(victim, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys\n"
+        "from execbox.sandbox.namespace_backend import NamespaceBackend\n"
+        "from execbox.sandbox.spec import SandboxSettings, SandboxSpec\n"
+        "from execbox.types import Limits\n"
+        "b = NamespaceBackend(SandboxSettings())\n"
+        "print(b._spawner._proc.pid, flush=True)\n"
+        "b.run(SandboxSpec(argv=('/bin/sh', '-c', '(setsid sleep 1000 &); sleep 1000'),\n"
+        "                  limits=Limits(wall_time_ms=600000, cpu_time_ms=600000)))\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    spawner_pid = int(server.stdout.readline())
+    deadline = time.monotonic() + 10
+    while len(_sandbox_uid_processes()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_sandbox_uid_processes()) >= 3  # init, sh, the daemon's sleep...
+    os.kill(server.pid if victim == "server" else spawner_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while _sandbox_uid_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sandbox_uid_processes() == []
+    server.kill()
+    server.wait()
+    server.stdout.close()

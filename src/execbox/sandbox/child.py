@@ -65,6 +65,7 @@ def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
     marks: list[tuple[str, int]] = [("start", time.monotonic_ns())]
     try:
         gc.disable()
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the spawner died: so does the box
         _close_other_fds((fds.stdin, fds.stdout, fds.stderr, fds.status))
         for sig in _RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
@@ -96,6 +97,7 @@ def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
         stage = "capabilities"
         marks.append((stage, time.monotonic_ns()))
         capabilities.clear()
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the uid change cleared it
         stage = "seccomp"
         marks.append((stage, time.monotonic_ns()))
         libc.seccomp_load_bpf(plan.seccomp_bpf)

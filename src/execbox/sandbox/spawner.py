@@ -11,7 +11,10 @@ that started it):
     request: 8-byte length + pickled ChildPlan, with 4 descriptors attached (the child's
              stdin, stdout, stderr and status pipe ends)
     reply:   8-byte pid of the init, with its pidfd attached (pid reuse cannot fool a pidfd)
-The spawner reaps its children itself; the backend watches them through the pidfds.
+The spawner reaps its children itself; the backend watches them through the pidfds. When
+the backend goes away (closed or killed: the socket reaches EOF) the spawner kills every
+sandbox still running and exits; each init also has PR_SET_PDEATHSIG, so killing the
+spawner itself takes the sandboxes down too.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import os
 import pickle
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -87,18 +91,19 @@ def serve(sock: socket.socket) -> None:
     from execbox.sandbox import child, libc
     from execbox.sandbox.namespaces import PidNamespaceForker
 
-    libc.prctl(libc.PR_SET_PDEATHSIG, 9)  # the backend died: so do we
     forker = PidNamespaceForker()
+    live: set[int] = set()
     while True:
         ready, _, _ = select.select([sock], [], [], 0.5)
-        _reap()
+        live -= _reap()
         if not ready:
             continue
         try:
             head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 4, socket.MSG_CMSG_CLOEXEC)
         except OSError:
-            return
-        if not head:
+            head = b""
+        if not head:  # the backend is gone (closed, or killed): take every sandbox down
+            _kill_all(live)
             return
         head += _recv_exact(sock, _LEN.size - len(head))
         (size,) = _LEN.unpack(head)
@@ -108,6 +113,7 @@ def serve(sock: socket.socket) -> None:
             sock.close()
             child.main(plan, ChildFds(stdin=fds[0], stdout=fds[1], stderr=fds[2],
                                       status=fds[3]))
+        live.add(pid)
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)  # not reaped yet (only _reap does), so it is ours
@@ -117,11 +123,27 @@ def serve(sock: socket.socket) -> None:
             os.close(pidfd)
 
 
-def _reap() -> None:
+def _reap() -> set[int]:
+    reaped: set[int] = set()
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return reaped
         if pid == 0:
-            return
+            return reaped
+        reaped.add(pid)
+
+
+def _kill_all(live: set[int]) -> None:
+    """SIGKILL every init still alive (each takes its whole pid namespace with it)."""
+    for pid in live:
+        try:
+            os.kill(pid, signal.SIGKILL)  # not reaped yet, so the pid is still that init
+        except ProcessLookupError:
+            pass
+    for pid in live:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
