@@ -5,36 +5,40 @@ Each attack is a directory with ``expect.toml`` and one program per language
 For each (attack, language) this module
 
 1. compiles C inside a sandbox (once per source and session),
-2. snapshots the host: processes with a sandbox uid, ``box-*`` cgroups under every
-   ``execbox`` parent, the mount table, sentinel files, the hostname,
+2. snapshots the host: processes with a sandbox uid, ``box-*`` cgroups under the suite's
+   cgroup parent, the mount table, sentinel files, the hostname,
 3. runs the program with the host's bait in its environment (``SECRET_PATH``,
    ``TMP_SENTINEL``, ``LISTEN_PORT``, ``ABSTRACT_SOCKET``... see ``Host.env``),
 4. asserts the expected status/limit, no ``ESCAPED`` on stdout, ``CONTAINED`` printed
    where the attack says so, no host secret in any output or collected file,
-5. asserts the host is exactly as before: no sandbox process left, no cgroup left, the
-   same mounts, the sentinel files untouched, nothing reached the host's listeners.
+5. asserts that only the exiting init is left when ``run`` returns and, once the backend's
+   teardown is done, that the host is exactly as before: no sandbox process, no cgroup,
+   the same mounts, the sentinel files untouched, nothing reached the host's listeners.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import os
 import secrets
+import shutil
 import socket
 import stat
 import subprocess
 import threading
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from execbox.sandbox.cgroups import CgroupSettings
 from execbox.sandbox.namespace_backend import NamespaceBackend
 from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
 from execbox.types import LimitKind, Limits, StageResult, Status
@@ -42,9 +46,13 @@ from execbox.types import LimitKind, Limits, StageResult, Status
 pytestmark = pytest.mark.root
 
 ATTACKS_DIR = Path(__file__).resolve().parent.parent / "attacks"
-SETTINGS = SandboxSettings()
-UID_LOW, UID_HIGH = SETTINGS.uid_base, SETTINGS.uid_base + SETTINGS.slots
 SECRET_ENV_NAME = "EXECBOX_TEST_SECRET"
+# The suite's sandboxes get a uid range, slot directory and cgroup parent of their own, so
+# that the "host exactly as before" checks see only what this suite started, even while
+# other execbox processes (servers, other test runs) use the defaults on the same host.
+BLOCK_LOCKS = "/run/execbox-attacks"
+BLOCK_UID_BASE = 1_900_000  # far from the default range [900000, 900256)
+BLOCK_SLOTS = 16
 
 # language -> (program file, argv inside the sandbox). Python runs unbuffered so that an
 # ESCAPED line printed just before the program is killed still reaches the harness.
@@ -84,7 +92,7 @@ class Expect:
     max_seconds: float | None = None
 
 
-def _tuple(value: Any, kind: type) -> tuple[Any, ...]:
+def _tuple(value: Any, kind: Callable[[Any], Any]) -> tuple[Any, ...]:
     values = value if isinstance(value, list) else [value]
     return tuple(kind(v) for v in values)
 
@@ -165,8 +173,17 @@ class Host:
     canary: subprocess.Popen[bytes]
     shm_key: int
     shm_id: int
+    settings: SandboxSettings = field(default_factory=SandboxSettings)
     watched: tuple[Path, ...] = ()
     secrets_to_hide: tuple[bytes, ...] = ()
+
+    @property
+    def cgroup_parent(self) -> str:
+        return self.settings.cgroup.parent
+
+    @property
+    def uids(self) -> range:
+        return range(self.settings.uid_base, self.settings.uid_base + self.settings.slots)
 
     @property
     def env(self) -> dict[str, str]:
@@ -183,8 +200,8 @@ class Host:
             "HOST_HOSTNAME": socket.gethostname(),
             "SECRET_ENV_NAME": SECRET_ENV_NAME,
             "SHM_KEY": str(self.shm_key),
-            "SANDBOX_UID_LOW": str(UID_LOW),
-            "SANDBOX_UID_HIGH": str(UID_HIGH),
+            "SANDBOX_UID_LOW": str(self.uids.start),
+            "SANDBOX_UID_HIGH": str(self.uids.stop),
         }
 
     def listeners_untouched(self) -> list[str]:
@@ -232,7 +249,36 @@ def _create_shm(secret: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+def settings() -> Iterator[SandboxSettings]:
+    """Sandbox settings with a uid block, state dir and cgroup parent no one else uses."""
+    os.makedirs(BLOCK_LOCKS, mode=0o700, exist_ok=True)
+    for block in range(1, 64):
+        fd = os.open(f"{BLOCK_LOCKS}/block-{block}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                     0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        break
+    else:
+        pytest.fail("no free uid block for the attack suite")
+    name = f"execbox-attacks-{block}"
+    state_dir = f"{BLOCK_LOCKS}/{name}"
+    s = SandboxSettings(state_dir=state_dir,
+                        uid_base=BLOCK_UID_BASE + block * BLOCK_SLOTS,
+                        slots=BLOCK_SLOTS, cgroup=CgroupSettings(parent=name))
+    try:
+        yield s
+    finally:
+        for parent in execbox_cgroup_parents(name):
+            os.rmdir(parent)  # empty by then: a leftover group makes this fail loudly
+        shutil.rmtree(state_dir, ignore_errors=True)
+        os.close(fd)
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory, settings: SandboxSettings) -> Iterator[Host]:
     token = secrets.token_hex(16)
     secret_dir = tmp_path_factory.mktemp("attack-secrets")
     os.chmod(secret_dir, 0o755)
@@ -271,7 +317,8 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
              secret=token, file_secret=file_secret, tcp=_nonblocking(tcp),
              udp=_nonblocking(udp), abstract=_nonblocking(abstract),
              abstract_name=abstract_name, unix=_nonblocking(unix), unix_path=unix_path,
-             canary=canary, shm_key=shm_key, shm_id=shm_id, watched=watched,
+             canary=canary, shm_key=shm_key, shm_id=shm_id, settings=settings,
+             watched=watched,
              secrets_to_hide=tuple(s.encode() for s in hide))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(SECRET_ENV_NAME, token)  # before the backend exists: it must not leak
@@ -290,15 +337,15 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
 @pytest.fixture(scope="module")
 def backend(host: Host) -> Iterator[NamespaceBackend]:
     assert os.environ.get(SECRET_ENV_NAME) == host.secret
-    b = NamespaceBackend(SETTINGS)
+    b = NamespaceBackend(host.settings)
     try:
         yield b
     finally:
         b.close()
 
 
-def sandbox_processes() -> list[str]:
-    """Every host process whose real, effective, saved or fs uid is a sandbox uid."""
+def sandbox_processes(uids: range) -> list[str]:
+    """Every host process whose real, effective, saved or fs uid is in ``uids``."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -308,15 +355,15 @@ def sandbox_processes() -> list[str]:
         except (FileNotFoundError, ProcessLookupError):
             continue
         fields_ = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        uids = [int(u) for u in fields_.get("Uid", "").split()]
-        if any(UID_LOW <= u < UID_HIGH for u in uids):
-            found.append(f"pid {entry} uids {uids} {fields_.get('Name', '').strip()} "
+        ids = [int(u) for u in fields_.get("Uid", "").split()]
+        if any(u in uids for u in ids):
+            found.append(f"pid {entry} uids {ids} {fields_.get('Name', '').strip()} "
                          f"state {fields_.get('State', '').strip()}")
     return found
 
 
-def execbox_cgroup_parents() -> list[Path]:
-    """``<mount>/<own path>/execbox`` of every v1 hierarchy this process is in."""
+def execbox_cgroup_parents(parent: str) -> list[Path]:
+    """``<mount>/<own path>/<parent>`` of every v1 hierarchy this process is in."""
     mounts = []  # (mount point, root, super options)
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         left, right = line.split(" - ", 1)
@@ -332,20 +379,20 @@ def execbox_cgroup_parents() -> list[Path]:
         for point, root, opts in mounts:
             if wanted <= opts and (own + "/").startswith(root.rstrip("/") + "/"):
                 rel = own[len(root.rstrip("/")):].strip("/")
-                path = Path(point, rel, "execbox") if rel else Path(point, "execbox")
+                path = Path(point, rel, parent) if rel else Path(point, parent)
                 if path.is_dir() and path not in parents:
                     parents.append(path)
     return parents
 
 
-def stray_processes() -> list[str]:
+def stray_processes(uids: range) -> list[str]:
     """Sandbox-uid processes other than an exiting sandbox init (pid 1 of its namespace).
 
     When ``run`` returns, the program and everything it started are dead; only the init,
     which reported and is exiting, may still wait for the backend's teardown to reap it.
     """
     stray = []
-    for line in sandbox_processes():
+    for line in sandbox_processes(uids):
         pid = line.split()[1]
         try:
             status = Path(f"/proc/{pid}/status").read_text()
@@ -358,19 +405,19 @@ def stray_processes() -> list[str]:
     return stray
 
 
-def wait_for_teardown(timeout: float = 5.0) -> float:
+def wait_for_teardown(host: Host, timeout: float = 5.0) -> float:
     """Wait until the backend's asynchronous teardown (init reaped, cgroup removed) is done;
     the seconds it took. The caller then asserts the host is clean."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if not sandbox_processes() and not leftover_cgroups():
+        if not sandbox_processes(host.uids) and not leftover_cgroups(host.cgroup_parent):
             break
         time.sleep(0.002)
     return time.monotonic() - start
 
 
-def leftover_cgroups() -> list[str]:
-    return sorted(str(p / c) for p in execbox_cgroup_parents() for c in os.listdir(p)
+def leftover_cgroups(parent: str) -> list[str]:
+    return sorted(str(p / c) for p in execbox_cgroup_parents(parent) for c in os.listdir(p)
                   if c.startswith("box-") and (p / c).is_dir())
 
 
@@ -393,8 +440,8 @@ class HostState:
 
 def host_state(host: Host) -> HostState:
     return HostState(
-        sandbox_processes=sandbox_processes(),
-        cgroups=leftover_cgroups(),
+        sandbox_processes=sandbox_processes(host.uids),
+        cgroups=leftover_cgroups(host.cgroup_parent),
         mountinfo=Path("/proc/self/mountinfo").read_text(),
         files={str(p): _file_state(p) for p in host.watched},
         secret_dir=sorted(os.listdir(host.secret_dir)),
@@ -491,7 +538,7 @@ def test_attack(attack: str, lang: str, backend: NamespaceBackend, host: Host) -
     attack_dir = ATTACKS_DIR / attack
     expect = load_expect(attack_dir, lang)
     files = program_files(backend, attack_dir, lang)
-    wait_for_teardown()  # of the compilation or an earlier test
+    wait_for_teardown(host)  # of the compilation or an earlier test
     before = host_state(host)
     assert before.sandbox_processes == [] and before.cgroups == [], \
         f"the host was not clean before the attack: {before}"
@@ -500,9 +547,10 @@ def test_attack(attack: str, lang: str, backend: NamespaceBackend, host: Host) -
     start = time.monotonic()
     result = backend.run(spec)
     elapsed = time.monotonic() - start
-    assert stray_processes() == [], \
+    print(f"{attack}:{lang} in {elapsed:.2f}s: {describe(result)}")  # shown with -s or on failure
+    assert stray_processes(host.uids) == [], \
         f"sandbox processes outlived the run's result\n{describe(result)}"
-    wait_for_teardown()
+    wait_for_teardown(host)
     after = host_state(host)
     assert_host_unchanged(before, after, host)
     check_result(result, expect, host, elapsed)
@@ -524,7 +572,7 @@ def test_every_attack_is_well_formed() -> None:
 
 def test_host_checks_see_a_live_sandbox(backend: NamespaceBackend, host: Host) -> None:
     """The leftover checks are not vacuous: they see a sandbox's process and cgroup."""
-    assert execbox_cgroup_parents(), "no execbox cgroup parent found: the check is vacuous"
+    assert execbox_cgroup_parents(host.cgroup_parent), "no cgroup parent found: vacuous check"
     seen: dict[str, list[str]] = {"procs": [], "cgroups": []}
     spec = SandboxSpec(argv=("/bin/sleep", "1"), env=host.env,
                        limits=DEFAULT_LIMITS.merged({"wall_time_ms": 5000}))
@@ -533,12 +581,65 @@ def test_host_checks_see_a_live_sandbox(backend: NamespaceBackend, host: Host) -
     runner.start()
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline and not (seen["procs"] and seen["cgroups"]):
-        seen["procs"] = seen["procs"] or sandbox_processes()
-        seen["cgroups"] = seen["cgroups"] or leftover_cgroups()
+        seen["procs"] = seen["procs"] or sandbox_processes(host.uids)
+        seen["cgroups"] = seen["cgroups"] or leftover_cgroups(host.cgroup_parent)
         time.sleep(0.01)
     runner.join()
-    wait_for_teardown()
+    wait_for_teardown(host)
     assert results and results[0].status is Status.OK, results
     assert seen["procs"], "the process scan did not see the running sandbox"
     assert seen["cgroups"], "the cgroup scan did not see the running sandbox's group"
-    assert sandbox_processes() == [] and leftover_cgroups() == []
+    assert sandbox_processes(host.uids) == [] and leftover_cgroups(host.cgroup_parent) == []
+
+
+def _memory_holding(pid: int, needles: tuple[bytes, ...]) -> list[str]:
+    """Which ``needles`` are in the readable memory of ``pid`` (read as root)."""
+    found = []
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for line in maps:
+            addresses, perms = line.split()[:2]
+            start, end = (int(a, 16) for a in addresses.split("-"))
+            if "r" not in perms or end - start > 512 << 20 or line.endswith("[vvar]"):
+                continue
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except (OSError, ValueError, OverflowError):
+                continue
+            found += [f"{n[:12]!r}... at {line}" for n in needles if n in data]
+    return found
+
+
+def test_no_host_secret_in_the_memory_of_sandbox_processes(backend: NamespaceBackend,
+                                                           host: Host) -> None:
+    """DESIGN: no secret in the memory of any process user code is forked from. The
+    harness's secrets live in this process; the sandbox's init and program must not carry
+    a copy (as they would if the init were forked from here)."""
+    needles = (host.secret.encode(), host.file_secret.encode())
+    assert _memory_holding(os.getpid(), needles), "control: the scan finds nothing here"
+    spec = SandboxSpec(argv=("/bin/sleep", "1"), env=host.env,
+                       limits=DEFAULT_LIMITS.merged({"wall_time_ms": 5000}))
+    results: list[StageResult] = []
+    runner = threading.Thread(target=lambda: results.append(backend.run(spec)))
+    runner.start()
+    scanned: dict[str, list[str]] = {}
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and len(scanned) < 2:
+            for line in sandbox_processes(host.uids):
+                pid = line.split()[1]
+                if pid in scanned or " Z (zombie)" in line:
+                    continue
+                try:
+                    scanned[pid] = [line, *_memory_holding(int(pid), needles)]
+                except (FileNotFoundError, ProcessLookupError):
+                    continue
+            time.sleep(0.01)
+    finally:
+        runner.join()
+        wait_for_teardown(host)
+    assert results and results[0].status is Status.OK, results
+    assert len(scanned) >= 2, f"did not see the init and the program: {list(scanned)}"
+    leaked = {pid: hits for pid, hits in scanned.items() if hits[1:]}
+    assert leaked == {}, "a sandbox process holds the host's secrets in its memory"

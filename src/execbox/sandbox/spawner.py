@@ -88,7 +88,7 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
 
 def serve(sock: socket.socket) -> None:
     """Spawner side: answer requests until the backend closes the socket."""
-    from execbox.sandbox import child, libc
+    from execbox.sandbox import child
     from execbox.sandbox.namespaces import PidNamespaceForker
 
     forker = PidNamespaceForker()

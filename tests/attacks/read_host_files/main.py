@@ -39,7 +39,8 @@ for path in files:
             continue  # addresses hidden from non-root: harmless
         escaped(f"read {path}: {data[:80]!r}")
 
-dirs = ["/root", "/work", "/work/main", "/run", "/run/execbox", "/home", "/var",
+dirs = ["/root", "/work", "/work/main", "/run", "/run/execbox", "/run/execbox-attacks",
+        "/home", "/var", "/tmp/pytest-of-root",
         os.environ["SECRET_DIR"], "/sys", "/sys/fs/cgroup", "/proc/1/root", "/proc/1/fd",
         "/proc/1/cwd", "/boot", "/mnt", "/srv", "/opt", "/usr/local"]
 for path in dirs:

@@ -1,0 +1,3 @@
+#!/bin/bash
+# strace is a ptrace user: it dies by SIGSYS at its first ptrace call.
+exec strace -f /bin/true
