@@ -17,7 +17,9 @@ program: same uid, no capabilities, seccomp, not dumpable (hence hidden by hidep
 
 from __future__ import annotations
 
+import fcntl
 import gc
+import json
 import os
 import resource
 import signal
@@ -31,6 +33,7 @@ from execbox.sandbox.spec import BOX_DIR, SandboxFile
 _RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                   signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE, signal.SIGXFSZ,
                   signal.SIGALRM, signal.SIGCHLD)
+_ZYGOTE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TZ": "UTC"}
 _ALL_SIGNALS = tuple(s for s in signal.valid_signals()
                      if s not in (signal.SIGKILL, signal.SIGSTOP))
 
@@ -41,97 +44,134 @@ class ChildFds:
     stdout: int  # write end
     stderr: int  # write end
     status: int  # write end of the status pipe
+    control: int = -1  # read end of the order pipe (warm sandboxes only)
 
 
 @dataclass(frozen=True, slots=True)
-class ChildPlan:
+class RunOrder:
+    """What to run: known at once for a cold sandbox, sent later to a warm one."""
+
     argv: tuple[str, ...]
-    path: tuple[str, ...]  # where argv[0] is looked up inside the sandbox, unless absolute
     env: dict[str, str]
-    cgroup_enter_files: tuple[str, ...]
-    hostname: str
-    root: mounts.RootPlan
     files: tuple[SandboxFile, ...]
-    rlimits: tuple[rlimits.Rlimit, ...]
-    last_cap: int
-    seccomp_bpf: bytes
+    rlimits: tuple[rlimits.Rlimit, ...]  # at most the plan's (an unprivileged init can lower)
     collect: tuple[str, ...]
     collect_max_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class ChildPlan:
+    """How to build the sandbox (everything but the run itself)."""
+
+    path: tuple[str, ...]  # where argv[0] is looked up inside the sandbox, unless absolute
+    cgroup_enter_files: tuple[str, ...]
+    hostname: str
+    root: mounts.RootPlan
+    rlimits: tuple[rlimits.Rlimit, ...]
+    last_cap: int
+    seccomp_bpf: bytes
+    order: RunOrder | None = None  # None: a warm sandbox, waiting on fds.control
+    zygote: tuple[str, ...] | None = None  # a preloaded interpreter started while warm
+
+
+class _Progress:
+    """Which step the init is at (named in an error report) and when each began."""
+
+    def __init__(self) -> None:
+        self.stage = "start"
+        self.marks: list[tuple[str, int]] = [("start", time.monotonic_ns())]
+
+    def at(self, stage: str) -> None:
+        self.stage = stage
+        self.marks.append((stage, time.monotonic_ns()))
+
+
 def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
     """Runs in the forked child; never returns."""
-    stage = "start"
-    marks: list[tuple[str, int]] = [("start", time.monotonic_ns())]
+    progress = _Progress()
     try:
-        gc.disable()
-        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the spawner died: so does the box
-        _close_other_fds((fds.stdin, fds.stdout, fds.stderr, fds.status))
-        for sig in _RESET_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        stage = "cgroup"
-        marks.append((stage, time.monotonic_ns()))
-        _enter_cgroup(plan.cgroup_enter_files)
-        stage = "namespaces"
-        marks.append((stage, time.monotonic_ns()))
-        namespaces.unshare_rest()
-        libc.sethostname(plan.hostname)
-        stage = "mounts"
-        marks.append((stage, time.monotonic_ns()))
-        mounts.build(plan.root)
-        stage = "files"
-        marks.append((stage, time.monotonic_ns()))
-        mounts.write_files(plan.root, plan.files)
-        stage = "pivot_root"
-        marks.append((stage, time.monotonic_ns()))
-        mounts.pivot(plan.root)
-        stage = "rlimits"
-        marks.append((stage, time.monotonic_ns()))
-        rlimits.apply(plan.rlimits)
-        stage = "capabilities"
-        marks.append((stage, time.monotonic_ns()))
-        capabilities.drop_bounding(plan.last_cap)
-        stage = "user"
-        marks.append((stage, time.monotonic_ns()))
-        users.become(plan.root.uid, plan.root.gid)
-        stage = "capabilities"
-        marks.append((stage, time.monotonic_ns()))
-        capabilities.clear()
-        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the uid change cleared it
-        stage = "seccomp"
-        marks.append((stage, time.monotonic_ns()))
-        libc.seccomp_load_bpf(plan.seccomp_bpf)
-        stage = "spawn"
-        marks.append((stage, time.monotonic_ns()))
-        os.chdir(BOX_DIR)
-        start = time.monotonic_ns()
-        pid = _spawn(plan, fds)
-        marks.append(("started", time.monotonic_ns()))
-        protocol.send(fds.status, protocol.STARTED, {"pid": pid, "marks": marks})
-        stage = "wait"
-        marks.append((stage, time.monotonic_ns()))
-        wait_status, wall_ns = _reap_until_exit(pid, start)
-        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-        stage = "collect"
-        marks.append((stage, time.monotonic_ns()))
-        names, blobs = _collect(plan.collect, plan.collect_max_bytes)
-        protocol.send(fds.status, protocol.EXIT, {
-            "wait_status": wait_status,
-            "cpu_ns": int((ru.ru_utime + ru.ru_stime) * 1e9),
-            "maxrss_kb": ru.ru_maxrss,
-            "wall_ns": wall_ns,
-            "files": names,
-        }, b"".join(blobs))
-        os._exit(0)
+        prepare(plan, fds, progress)
+        zygote = _start_zygote(plan, fds) if plan.zygote else None
+        order = plan.order
+        if order is None:
+            progress.at("ready")
+            protocol.send(fds.status, protocol.READY, {"marks": progress.marks})
+            order = protocol.read_order(fds.control)
+            os.close(fds.control)
+        serve(plan, order, fds, progress, zygote)
     except BaseException as exc:
         try:
             protocol.send(fds.status, protocol.ERROR, {
-                "stage": stage,
+                "stage": progress.stage,
                 "errno": getattr(exc, "errno", None),
                 "message": f"{type(exc).__name__}: {exc}",
             })
         finally:
             os._exit(125)
+
+
+def prepare(plan: ChildPlan, fds: ChildFds, progress: _Progress) -> None:
+    """Everything that does not depend on the program: the sandbox, sealed."""
+    gc.disable()
+    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the spawner died: so does the box
+    _close_other_fds(tuple(fd for fd in (fds.stdin, fds.stdout, fds.stderr, fds.status,
+                                         fds.control) if fd >= 0))
+    for sig in _RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    progress.at("cgroup")
+    _enter_cgroup(plan.cgroup_enter_files)
+    progress.at("namespaces")
+    namespaces.unshare_rest()
+    libc.sethostname(plan.hostname)
+    progress.at("mounts")
+    mounts.build(plan.root)
+    progress.at("pivot_root")
+    mounts.pivot(plan.root)
+    progress.at("rlimits")
+    rlimits.apply(plan.rlimits)
+    progress.at("capabilities")
+    capabilities.drop_bounding(plan.last_cap)
+    progress.at("user")
+    users.become(plan.root.uid, plan.root.gid)
+    progress.at("capabilities")
+    capabilities.clear()
+    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the uid change cleared it
+    progress.at("seccomp")
+    libc.seccomp_load_bpf(plan.seccomp_bpf)
+
+
+def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
+          zygote: tuple[int, int] | None = None) -> NoReturn:
+    """One run: files in, the program as pid 2, reap, kill the rest, files out, report."""
+    progress.at("files")
+    mounts.write_files(BOX_DIR, order.files)
+    progress.at("spawn")
+    os.chdir(BOX_DIR)
+    cpu_offset_ns = 0
+    if zygote is None:
+        rlimits.apply(order.rlimits)
+        start = time.monotonic_ns()
+        pid = _spawn(order, plan.path, fds)
+    else:
+        pid, go = zygote
+        cpu_offset_ns = _cpu_ns(pid)  # the interpreter's own start-up is not the program's
+        start = time.monotonic_ns()
+        _send_go(go, order)
+    progress.at("started")
+    protocol.send(fds.status, protocol.STARTED, {"pid": pid, "marks": progress.marks})
+    progress.at("wait")
+    wait_status, wall_ns = _reap_until_exit(pid, start)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    progress.at("collect")
+    names, blobs = _collect(order.collect, order.collect_max_bytes)
+    protocol.send(fds.status, protocol.EXIT, {
+        "wait_status": wait_status,
+        "cpu_ns": max(int((ru.ru_utime + ru.ru_stime) * 1e9) - cpu_offset_ns, 0),
+        "maxrss_kb": ru.ru_maxrss,
+        "wall_ns": wall_ns,
+        "files": names,
+    }, b"".join(blobs))
+    os._exit(0)
 
 
 def _close_other_fds(keep: tuple[int, ...]) -> None:
@@ -158,11 +198,11 @@ def _enter_cgroup(paths: tuple[str, ...]) -> None:
             os.close(fd)
 
 
-def _spawn(plan: ChildPlan, fds: ChildFds) -> int:
+def _spawn(order: RunOrder, path: tuple[str, ...], fds: ChildFds) -> int:
     pid = os.posix_spawn(
-        _resolve(plan.argv[0], plan.path),
-        list(plan.argv),
-        plan.env,
+        _resolve(order.argv[0], path),
+        list(order.argv),
+        order.env,
         file_actions=[
             (os.POSIX_SPAWN_DUP2, fds.stdin, 0),
             (os.POSIX_SPAWN_DUP2, fds.stdout, 1),
@@ -175,6 +215,67 @@ def _spawn(plan: ChildPlan, fds: ChildFds) -> int:
     for fd in (fds.stdin, fds.stdout, fds.stderr):
         os.close(fd)
     return pid
+
+
+def _start_zygote(plan: ChildPlan, fds: ChildFds) -> tuple[int, int]:
+    """Start the preloaded interpreter now, on the run's stdio; return when it is loaded.
+
+    The zygote protocol: when loaded, write one byte to fd 4 and close it; then read one
+    JSON object from fd 3 until EOF — {"argv": [...], "env": {...}, "cwd": "...",
+    "rlimits": [[resource, soft, hard], ...]} — close it, lower its rlimits to those, set
+    its environment and directory, and run argv as if it had been started with it."""
+    assert plan.zygote is not None
+    go_r, go_w = _high_pipe()
+    ready_r, ready_w = _high_pipe()
+    pid = os.posix_spawn(
+        _resolve(plan.zygote[0], plan.path), list(plan.zygote), _ZYGOTE_ENV,
+        file_actions=[
+            (os.POSIX_SPAWN_DUP2, fds.stdin, 0),
+            (os.POSIX_SPAWN_DUP2, fds.stdout, 1),
+            (os.POSIX_SPAWN_DUP2, fds.stderr, 2),
+            (os.POSIX_SPAWN_DUP2, go_r, 3),
+            (os.POSIX_SPAWN_DUP2, ready_w, 4),
+        ],
+        setsid=True, setsigmask=(), setsigdef=_ALL_SIGNALS,
+    )
+    for fd in (fds.stdin, fds.stdout, fds.stderr, go_r, ready_w):
+        os.close(fd)
+    loaded = os.read(ready_r, 1)  # b"" if it died while loading: the order then finds out
+    os.close(ready_r)
+    if not loaded:
+        raise RuntimeError("the preloaded interpreter exited while starting")
+    return pid, go_w
+
+
+def _high_pipe() -> tuple[int, int]:
+    """A pipe numbered above the zygote's 0-4, close-on-exec."""
+    r, w = os.pipe()
+    out = (fcntl.fcntl(r, fcntl.F_DUPFD_CLOEXEC, 10), fcntl.fcntl(w, fcntl.F_DUPFD_CLOEXEC, 10))
+    os.close(r)
+    os.close(w)
+    return out
+
+
+def _send_go(go: int, order: RunOrder) -> None:
+    message = json.dumps({
+        "argv": list(order.argv),
+        "env": order.env,
+        "cwd": BOX_DIR,
+        "rlimits": [[r.resource, r.soft, r.hard] for r in order.rlimits],
+    }).encode()
+    view = memoryview(message)
+    while view:
+        view = view[os.write(go, view):]
+    os.close(go)
+
+
+def _cpu_ns(pid: int) -> int:
+    """CPU time a live process has used, in ns (the zygote is ours and dumpable)."""
+    fd = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY)
+    try:
+        return int(os.read(fd, 200).split()[0])
+    finally:
+        os.close(fd)
 
 
 def _resolve(name: str, path: tuple[str, ...]) -> str:

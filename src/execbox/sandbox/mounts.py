@@ -170,17 +170,17 @@ def _build_dev(p: RootPlan) -> None:
                | libc.MS_NOEXEC, "size=64k,nr_inodes=64,mode=755")
 
 
-def write_files(p: RootPlan, files: tuple[SandboxFile, ...]) -> None:
-    """Child side: the inputs into the fresh work tmpfs, owned by the sandbox user.
+def write_files(box_dir: str, files: tuple[SandboxFile, ...]) -> None:
+    """Child side, after pivot_root and as the sandbox user: the inputs into the work dir.
 
-    The tmpfs was mounted a moment ago in this namespace and nothing else has written to
-    it, so no link can be planted; O_NOFOLLOW|O_EXCL makes that a guarantee anyway.
+    Nothing has run in the box yet, so no link can have been planted; O_NOFOLLOW|O_EXCL
+    and directory descriptors make that a guarantee anyway.
     """
-    box = os.open(_inside(p, BOX_DIR), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    box = os.open(box_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         for f in files:
             *dirs, base = f.name.split("/")
-            parent = _open_dirs(box, dirs, p.uid, p.gid)
+            parent = _open_dirs(box, dirs)
             try:
                 mode = 0o755 if f.executable else 0o644
                 fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
@@ -189,7 +189,6 @@ def write_files(p: RootPlan, files: tuple[SandboxFile, ...]) -> None:
                     view = memoryview(f.content)
                     while view:
                         view = view[os.write(fd, view):]
-                    os.fchown(fd, p.uid, p.gid)
                     os.fchmod(fd, mode)
                 finally:
                     os.close(fd)
@@ -200,12 +199,11 @@ def write_files(p: RootPlan, files: tuple[SandboxFile, ...]) -> None:
         os.close(box)
 
 
-def _open_dirs(box: int, dirs: list[str], uid: int, gid: int) -> int:
+def _open_dirs(box: int, dirs: list[str]) -> int:
     fd = box
     for d in dirs:
         try:
             os.mkdir(d, 0o755, dir_fd=fd)
-            os.chown(d, uid, gid, dir_fd=fd, follow_symlinks=False)
         except FileExistsError:
             pass
         nfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)

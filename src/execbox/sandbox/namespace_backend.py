@@ -9,6 +9,9 @@ and removed, slot released) → decide the status.
 from __future__ import annotations
 
 import os
+import signal
+import time
+from dataclasses import dataclass, field
 from functools import partial
 
 from execbox.errors import SandboxSetupError, SandboxUnavailable
@@ -25,10 +28,10 @@ from execbox.sandbox import (
 from execbox.sandbox.cgroups import Cgroup, CgroupDriver, detect
 from execbox.sandbox.reaper import Leftover, Reaper
 from execbox.sandbox.spawner import Spawner
-from execbox.sandbox.spec import SandboxSettings, SandboxSpec
-from execbox.sandbox.supervisor import pipes_for_child, supervise
+from execbox.sandbox.spec import BindMount, SandboxSettings, SandboxSpec
+from execbox.sandbox.supervisor import Pipes, pipes_for_child, supervise, wait_ready
 from execbox.sandbox.users import Slot, SlotAllocator
-from execbox.types import StageResult
+from execbox.types import Limits, StageResult
 
 BASE_ENV = {"HOME": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
             "TMPDIR": "/tmp", "USER": "runner", "LOGNAME": "runner"}
@@ -49,6 +52,7 @@ class NamespaceBackend:
             raise SandboxUnavailable(problems)
         self._bpf = seccomp.compile_bpf(policy or seccomp.default_policy())
         self._last_cap = capabilities.last_cap()
+        self._path = tuple(settings.path_env.split(":"))
         self._root_dir = os.path.join(settings.state_dir, "root")
         os.makedirs(self._root_dir, mode=0o755, exist_ok=True)
         self._slots = SlotAllocator(settings.state_dir, settings.slots, settings.uid_base)
@@ -63,60 +67,138 @@ class NamespaceBackend:
         self._spawner.close()
 
     def run(self, spec: SandboxSpec) -> StageResult:
+        """Cold: build a sandbox for this spec alone, run it, tear it down."""
+        limits = spec.limits
+        box = self._start(spec.mounts, limits, order=self._order(spec, limits))
+        return self._finish(box, spec, frames=None)
+
+    def build(self, mounts: tuple[BindMount, ...] = (), caps: Limits | None = None,
+              zygote: tuple[str, ...] | None = None) -> WarmSandbox:
+        """Warm: a sandbox built ahead of demand, sealed and waiting for one order.
+
+        ``mounts`` are the runtime's extra read-only paths (a run's spec must name the same);
+        ``caps`` bound every limit a later order may ask for (rlimits are set to them now,
+        and an unprivileged init can only lower them); ``zygote`` is an interpreter to
+        start now, inside the sealed sandbox, that runs the order's argv when it comes
+        (see ``child._start_zygote`` for its protocol)."""
+        caps = caps or Limits()
+        box = self._start(mounts, caps, order=None, zygote=zygote)
+        try:
+            box.frames = wait_ready(box.pidfd, box.pipes.status,
+                                    self.settings.setup_timeout_ms / 1000)
+        except BaseException:
+            self.discard(box)
+            raise
+        return box
+
+    def execute(self, box: WarmSandbox, spec: SandboxSpec) -> StageResult:
+        """Run ``spec`` in a warm sandbox from ``build``; the sandbox is used up."""
+        if spec.mounts != box.mounts:
+            self.discard(box)
+            raise SandboxSetupError("a warm sandbox runs only specs with the mounts it was "
+                                    "built with")
+        limits = spec.limits
+        over = limits.exceeding(box.caps)
+        if over:
+            self.discard(box)
+            raise SandboxSetupError(f"limits over the warm sandbox's caps: {', '.join(over)}")
+        try:
+            box.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
+            box.cgroup.reset_peak()
+            baseline = box.cgroup.memory_usage_bytes()
+            protocol.send_order(box.pipes.control, self._order(spec, limits))
+            os.close(box.pipes.control)
+            box.pipes.control = -1
+        except BaseException:
+            self.discard(box)
+            raise
+        return self._finish(box, spec, frames=box.frames, memory_baseline=baseline)
+
+    def discard(self, box: WarmSandbox) -> None:
+        """Kill an unused (or failed) sandbox and tear it down off the request path."""
+        try:
+            signal.pidfd_send_signal(box.pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        box.pipes.close()
+        self._reaper.submit(Leftover(box.pidfd, box.cgroup,
+                                     partial(self._slots.release, box.slot)))
+
+    def _start(self, extra: tuple[BindMount, ...], limits: Limits,
+               order: child.RunOrder | None, zygote: tuple[str, ...] | None = None,
+               ) -> WarmSandbox:
+        """Slot, cgroup, plan, pipes and the init forked by the spawner."""
         slot = self._slots.acquire()
         cgroup: Cgroup | None = None
-        pidfd: int | None = None
         try:
             cgroup = self._cgroups.create(slot.name)
-            limits = spec.limits
             cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
-            plan = self._plan(spec, slot, tuple(cgroup.enter_files()))
-            parent_ends, child_ends = pipes_for_child()
+            s = self.settings
+            root = mounts.plan(self._root_dir, s.runtime_mounts + extra, s.masked_paths,
+                               slot.uid, slot.gid, s.work_dir_mb, s.tmp_mb, s.inodes)
+            plan = child.ChildPlan(
+                path=self._path, cgroup_enter_files=tuple(cgroup.enter_files()),
+                hostname=s.hostname, root=root,
+                rlimits=rlimits.plan(limits, s.open_files, s.stack_mb),
+                last_cap=self._last_cap, seccomp_bpf=self._bpf, order=order, zygote=zygote)
+            parent_ends, child_ends = pipes_for_child(warm=order is None)
             try:
                 _, pidfd = self._spawner.spawn(plan, child_ends)
             except BaseException:
-                for fd in (parent_ends.status, parent_ends.stdout, parent_ends.stderr,
-                           parent_ends.stdin):
-                    os.close(fd)
+                parent_ends.close()
                 raise
             finally:
                 for fd in child_ends:
                     os.close(fd)
-            raw = supervise(pidfd, parent_ends, spec.stdin, limits, cgroup,
-                            self.settings.setup_timeout_ms / 1000)
-            raw.stats = cgroup.stats()
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            self._slots.release(slot)
+            raise
+        return WarmSandbox(slot=slot, cgroup=cgroup, pidfd=pidfd, pipes=parent_ends,
+                           mounts=extra, caps=limits, zygote=zygote)
+
+    def _order(self, spec: SandboxSpec, limits: Limits) -> child.RunOrder:
+        s = self.settings
+        return child.RunOrder(
+            argv=spec.argv, env={"PATH": s.path_env, **BASE_ENV, **spec.env},
+            files=spec.files, rlimits=rlimits.plan(limits, s.open_files, s.stack_mb),
+            collect=spec.collect, collect_max_bytes=spec.collect_max_bytes)
+
+    def _finish(self, box: WarmSandbox, spec: SandboxSpec,
+                frames: protocol.FrameReader | None, memory_baseline: int = 0) -> StageResult:
+        """Supervise the run; hand the teardown to the reaper; decide the status."""
+        try:
+            raw = supervise(box.pidfd, box.pipes, spec.stdin, spec.limits, box.cgroup,
+                            self.settings.setup_timeout_ms / 1000, frames, memory_baseline)
+            raw.stats = box.cgroup.stats()
         finally:
-            if cgroup is not None and pidfd is not None:
-                # the init's exit and the cgroup's removal happen off the request path
-                self._reaper.submit(Leftover(pidfd, cgroup, partial(self._slots.release, slot)))
-            else:
-                if cgroup is not None:
-                    cgroup.remove()
-                self._slots.release(slot)
-        result = outcome.decide(raw, limits)
+            # the init's exit and the cgroup's removal happen off the request path
+            self._reaper.submit(Leftover(box.pidfd, box.cgroup,
+                                         partial(self._slots.release, box.slot)))
+        result = outcome.decide(raw, spec.limits)
         if spec.collect:
             result.files = _split_files(raw.frames.first(protocol.EXIT), raw.frames.tail)
         return result
 
-    def _plan(self, spec: SandboxSpec, slot: Slot, enter: tuple[str, ...]) -> child.ChildPlan:
-        s = self.settings
-        root = mounts.plan(self._root_dir, s.runtime_mounts + spec.mounts, s.masked_paths,
-                           slot.uid, slot.gid, s.work_dir_mb, s.tmp_mb, s.inodes)
-        env = {"PATH": s.path_env, **BASE_ENV, **spec.env}
-        return child.ChildPlan(
-            argv=spec.argv,
-            path=tuple(s.path_env.split(":")),
-            env=env,
-            cgroup_enter_files=enter,
-            hostname=s.hostname,
-            root=root,
-            files=spec.files,
-            rlimits=rlimits.plan(spec.limits, s.open_files, s.stack_mb),
-            last_cap=self._last_cap,
-            seccomp_bpf=self._bpf,
-            collect=spec.collect,
-            collect_max_bytes=spec.collect_max_bytes,
-        )
+
+@dataclass(slots=True)
+class WarmSandbox:
+    """A sandbox whose init is forked and (after ``build``) sealed, waiting for an order."""
+
+    slot: Slot
+    cgroup: Cgroup
+    pidfd: int
+    pipes: Pipes
+    mounts: tuple[BindMount, ...]
+    caps: Limits
+    zygote: tuple[str, ...] | None = None
+    frames: protocol.FrameReader | None = None
+    built_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def uid(self) -> int:
+        return self.slot.uid
 
 
 def _split_files(exit_frame: dict[str, object] | None, tail: bytes | bytearray,

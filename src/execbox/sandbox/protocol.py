@@ -1,21 +1,25 @@
 """The status pipe from a sandbox's init to its supervisor: a few length-prefixed frames.
 
+    READY    {"marks": [...]}                   a warm sandbox is built, waiting for an order
     STARTED  {"pid": n}                         the program is running
     ERROR    {"stage": "...", "errno": n, "message": "..."}   setup failed (execbox's fault)
     EXIT     {"wait_status": n, "cpu_ns": n, "maxrss_kb": n, "wall_ns": n,
               "files": [[name, size], ...]}  followed by the files' bytes, back to back
 
 The supervisor treats the pipe as untrusted input of bounded size: the init runs as the
-sandbox user, after all.
+sandbox user, after all. The other direction, the order pipe of a warm sandbox, carries
+one pickled RunOrder from the backend (trusted) to the init before any program runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import struct
 from typing import Any
 
+READY = b"R"  # a warm sandbox is built and waits for its order
 STARTED = b"S"
 ERROR = b"E"
 EXIT = b"X"
@@ -70,3 +74,31 @@ class FrameReader:
             if k == kind:
                 return payload
         return None
+
+
+_ORDER_LEN = struct.Struct("!Q")
+
+
+def send_order(fd: int, order: object) -> None:
+    data = pickle.dumps(order, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_ORDER_LEN.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_order(fd: int) -> Any:
+    """Init side: block until the backend sends the order (EOF: the sandbox is not wanted)."""
+    head = _read_exact(fd, _ORDER_LEN.size)
+    (size,) = _ORDER_LEN.unpack(head)
+    return pickle.loads(_read_exact(fd, size))  # noqa: S301 - written by the backend only
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise EOFError("order pipe closed")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)

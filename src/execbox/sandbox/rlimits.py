@@ -33,7 +33,9 @@ def plan(limits: Limits, open_files: int, stack_mb: int) -> tuple[Rlimit, ...]:
         Rlimit(resource.RLIMIT_NOFILE, open_files, open_files),
         Rlimit(resource.RLIMIT_STACK, stack, stack),
         Rlimit(resource.RLIMIT_CPU, cpu_s + 1, cpu_s + 2),
-        Rlimit(resource.RLIMIT_NPROC, limits.processes, limits.processes),
+        # above the cgroup's pids.max (processes + 1 with the init), so the cgroup refuses
+        # first and counts it (pids.events); this stays the backstop
+        Rlimit(resource.RLIMIT_NPROC, limits.processes + 2, limits.processes + 2),
         Rlimit(resource.RLIMIT_MSGQUEUE, 0, 0),
         Rlimit(resource.RLIMIT_MEMLOCK, 64 * 1024, 64 * 1024),
     )

@@ -8,8 +8,8 @@ stays single-threaded, and forks in about half the time.
 
 Wire protocol over a unix stream socket (the spawner trusts its one peer, the backend
 that started it):
-    request: 8-byte length + pickled ChildPlan, with 4 descriptors attached (the child's
-             stdin, stdout, stderr and status pipe ends)
+    request: 8-byte length + pickled ChildPlan, with 4 or 5 descriptors attached (the
+             child's stdin, stdout, stderr and status pipe ends, and a warm one's order pipe)
     reply:   8-byte pid of the init, with its pidfd attached (pid reuse cannot fool a pidfd)
 The spawner reaps its children itself; the backend watches them through the pidfds. When
 the backend goes away (closed or killed: the socket reaches EOF) the spawner kills every
@@ -48,7 +48,7 @@ class Spawner:
         )
         theirs.close()
 
-    def spawn(self, plan: ChildPlan, fds: tuple[int, int, int, int]) -> tuple[int, int]:
+    def spawn(self, plan: ChildPlan, fds: tuple[int, ...]) -> tuple[int, int]:
         """Fork an init running ``plan`` with the given pipe ends; (pid, pidfd)."""
         payload = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
@@ -93,13 +93,25 @@ def serve(sock: socket.socket) -> None:
 
     forker = PidNamespaceForker()
     live: set[int] = set()
+    # SIGCHLD wakes the loop through a pipe so an exited init is reaped at once (no zombie
+    # outlives its sandbox); reaping happens only here, never between fork and pidfd_open.
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     while True:
-        ready, _, _ = select.select([sock], [], [], 0.5)
+        ready, _, _ = select.select([sock, wake_r], [], [], 5)
+        if wake_r in ready:
+            while True:
+                try:
+                    if not os.read(wake_r, 4096):
+                        break
+                except BlockingIOError:
+                    break
         live -= _reap()
-        if not ready:
+        if sock not in ready:
             continue
         try:
-            head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 4, socket.MSG_CMSG_CLOEXEC)
+            head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 5, socket.MSG_CMSG_CLOEXEC)
         except OSError:
             head = b""
         if not head:  # the backend is gone (closed, or killed): take every sandbox down
@@ -112,7 +124,7 @@ def serve(sock: socket.socket) -> None:
         if pid == 0:
             sock.close()
             child.main(plan, ChildFds(stdin=fds[0], stdout=fds[1], stderr=fds[2],
-                                      status=fds[3]))
+                                      status=fds[3], control=fds[4] if len(fds) > 4 else -1))
         live.add(pid)
         for fd in fds:
             os.close(fd)

@@ -16,6 +16,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+from execbox.errors import SandboxSetupError
 from execbox.sandbox import protocol
 from execbox.sandbox.cgroups import Cgroup, CgroupStats
 from execbox.types import Limits
@@ -33,6 +34,15 @@ class Pipes:
     stdout: int
     stderr: int
     stdin: int
+    control: int = -1  # write end of the order pipe (warm sandboxes only)
+
+    def close(self) -> None:
+        for fd in (self.status, self.stdout, self.stderr, self.stdin, self.control):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
 
 @dataclass(slots=True)
@@ -55,12 +65,17 @@ class RawOutcome:
     stats: CgroupStats | None = None
 
 
-def pipes_for_child() -> tuple[Pipes, tuple[int, int, int, int]]:
-    """(parent ends, child ends: stdin-read, stdout-write, stderr-write, status-write)."""
-    pairs = [_pipe() for _ in range(4)]
-    status, stdout, stderr, stdin = pairs
+def pipes_for_child(warm: bool = False) -> tuple[Pipes, tuple[int, ...]]:
+    """(parent ends, child ends: stdin-read, stdout-write, stderr-write, status-write
+    and, for a warm sandbox, order-read)."""
+    status, stdout, stderr, stdin = (_pipe() for _ in range(4))
     parent = Pipes(status=status[0], stdout=stdout[0], stderr=stderr[0], stdin=stdin[1])
-    return parent, (stdin[0], stdout[1], stderr[1], status[1])
+    ends: tuple[int, ...] = (stdin[0], stdout[1], stderr[1], status[1])
+    if warm:
+        control = _pipe()
+        parent.control = control[1]
+        ends += (control[0],)
+    return parent, ends
 
 
 def _pipe() -> tuple[int, int]:
@@ -75,9 +90,12 @@ def _pipe() -> tuple[int, int]:
 
 def supervise(
     init_pidfd: int, pipes: Pipes, stdin: bytes, limits: Limits, cgroup: Cgroup,
-    setup_timeout_s: float,
+    setup_timeout_s: float, frames: protocol.FrameReader | None = None,
+    memory_baseline: int = 0,
 ) -> RawOutcome:
-    raw = RawOutcome(frames=protocol.FrameReader())
+    """Run to the end. ``frames`` holds what the status pipe already said (a warm box's
+    READY); the pipes are closed on return, except the order pipe (the caller's)."""
+    raw = RawOutcome(frames=frames or protocol.FrameReader(), memory_baseline=memory_baseline)
     sel = selectors.DefaultSelector()
     sinks = {pipes.stdout: (raw.stdout, "stdout"), pipes.stderr: (raw.stderr, "stderr")}
     for fd in (pipes.status, pipes.stdout, pipes.stderr):
@@ -164,7 +182,31 @@ def supervise(
 
 
 def _on_started(raw: RawOutcome, cgroup: Cgroup) -> None:
+    # The peak is not reset here: a short program may be over already, and its peak with
+    # it. The baseline is what the sandbox's init (and a warm box's preloaded interpreter)
+    # hold; a warm box resets the peak before its order is sent.
     raw.started_at = time.monotonic()
     raw.cpu_baseline_ns = cgroup.cpu_usage_ns()
-    raw.memory_baseline = cgroup.memory_usage_bytes()
-    cgroup.reset_peak()
+    if raw.memory_baseline == 0:
+        raw.memory_baseline = cgroup.memory_usage_bytes()
+
+
+def wait_ready(init_pidfd: int, status_fd: int, timeout_s: float) -> protocol.FrameReader:
+    """A warm sandbox's build: read the status pipe until READY; SandboxSetupError if the
+    init reports an error, dies, or takes longer than ``timeout_s``."""
+    frames = protocol.FrameReader()
+    deadline = time.monotonic() + timeout_s
+    while frames.first(protocol.READY) is None:
+        error = frames.first(protocol.ERROR)
+        if error is not None:
+            raise SandboxSetupError(f"sandbox setup failed at {error.get('stage')}: "
+                                    f"{error.get('message')}")
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([status_fd], [], [], max(left, 0))
+        if not ready:
+            raise SandboxSetupError("building a warm sandbox timed out")
+        data = os.read(status_fd, _READ)
+        if not data:
+            raise SandboxSetupError("the sandbox's init died while being built")
+        frames.feed(data)
+    return frames

@@ -1,0 +1,1 @@
+"""Languages as data: how to compile and run each, its runtime files and a self-test."""

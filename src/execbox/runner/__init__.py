@@ -1,0 +1,1 @@
+"""The runner: compile once, run many tests against the artifacts."""
