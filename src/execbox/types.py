@@ -22,6 +22,7 @@ class Status(enum.StrEnum):
     OUTPUT_LIMIT = "output_limit"  # stdout/stderr over output_bytes, or a file over file_size
     BLOCKED_SYSCALL = "blocked_syscall"  # killed by the seccomp filter
     INTERNAL_ERROR = "internal_error"  # execbox failed, not the program
+    COMPILE_ERROR = "compile_error"  # top-level status only: compiling failed, nothing ran
 
 
 class LimitKind(enum.StrEnum):
@@ -124,5 +125,6 @@ EXIT_CODES: dict[Status, int] = {
     Status.OUTPUT_LIMIT: 5,
     Status.BLOCKED_SYSCALL: 6,
     Status.INTERNAL_ERROR: 70,
+    Status.COMPILE_ERROR: 7,
 }
 """Process exit code of the CLI for each status (64 is a usage error)."""

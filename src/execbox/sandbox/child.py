@@ -18,6 +18,7 @@ program: same uid, no capabilities, seccomp, not dumpable (hence hidden by hidep
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import gc
 import json
 import os
@@ -309,10 +310,17 @@ def _reap_until_exit(pid: int, start: int) -> tuple[int, int]:
 
 
 def _collect(names: tuple[str, ...], budget: int) -> tuple[list[list[object]], list[bytes]]:
-    """Read the asked-for files of the work dir without following any link."""
+    """Read the asked-for files of the work dir without following any link. A name with
+    a wildcard (``*.class``) matches the entries of the work dir's top level."""
     found: list[list[object]] = []
     blobs: list[bytes] = []
+    expanded: list[str] = []
     for name in names:
+        if any(c in name for c in "*?["):
+            expanded += sorted(fnmatch.filter(os.listdir(BOX_DIR), name))
+        else:
+            expanded.append(name)
+    for name in dict.fromkeys(expanded):
         data = _read_beneath(BOX_DIR, name, budget)
         if data is None:
             continue

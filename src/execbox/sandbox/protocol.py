@@ -69,6 +69,15 @@ class FrameReader:
                 self._buf.clear()
                 return
 
+    @property
+    def complete(self) -> bool:
+        """The EXIT frame and every byte of the files it announces have arrived."""
+        if not self._exit_seen:
+            return False
+        exited = self.first(EXIT) or {}
+        files = exited.get("files") or []
+        return len(self.tail) >= sum(int(size) for _, size in files)
+
     def first(self, kind: bytes) -> dict[str, Any] | None:
         for k, payload in self.frames:
             if k == kind:

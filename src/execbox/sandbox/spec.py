@@ -71,7 +71,7 @@ class SandboxSpec:
         for key, value in self.env.items():
             if not _ENV_NAME.match(key) or "\x00" in value:
                 raise ConfigError(f"bad environment variable: {key!r}")
-        for name in self.collect:
+        for name in self.collect:  # wildcards allowed, matched in the work dir's top level
             check_relative_path(name)
         for key, amount in self.limits.as_dict().items():
             if amount <= 0:

@@ -160,6 +160,12 @@ def supervise(
                     if raw.started_at is None and raw.frames.first(protocol.STARTED):
                         _on_started(raw, cgroup)
                         deadline = raw.started_at + limits.wall_time_ms / 1000  # type: ignore[operator]
+                    if raw.frames.complete:
+                        # the report is whole: the init's own exit (unmapping its memory,
+                        # its namespaces) is the reaper's to wait for, not the caller's
+                        sel.unregister(fd)
+                        os.close(fd)
+                        reading -= 1
                     continue
                 buf, name = sinks[fd]
                 room = limits.output_bytes - len(buf)

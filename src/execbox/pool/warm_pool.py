@@ -1,0 +1,213 @@
+"""Warm sandboxes per flavor (a language's stage), built ahead of demand.
+
+A flavor says how its sandboxes are built: the runtime's read-only mounts, an optional
+preloaded interpreter (zygote) and the caps every request must fit in. The pool keeps
+``min_warm`` of each ready, builds replacements on a background thread, and hands each
+sandbox out once (max uses 1: it is destroyed after its run, so no state can cross runs).
+
+acquire: a warm box that is still healthy (its init alive, younger than ``max_age_s``);
+    else, while the flavor is under ``max_size``, one built on the spot (a cold start);
+    else wait up to ``acquire_timeout_s`` for one, then PoolExhausted.
+run:     acquire → execute → the box is gone; a failure to execute is retried once on a
+    fresh sandbox (recycle on failure).
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from execbox.errors import SandboxError, SandboxSetupError
+from execbox.sandbox.namespace_backend import WarmSandbox
+from execbox.sandbox.spec import BindMount, SandboxSpec
+from execbox.types import Limits, StageResult
+
+
+class WarmBackend(Protocol):
+    """What the pool needs of a sandbox backend (the namespace backend has it)."""
+
+    def build(self, mounts: tuple[BindMount, ...] = (), caps: Limits | None = None,
+              zygote: tuple[str, ...] | None = None) -> WarmSandbox: ...
+
+    def execute(self, box: WarmSandbox, spec: SandboxSpec) -> StageResult: ...
+
+    def discard(self, box: WarmSandbox) -> None: ...
+
+
+class PoolExhausted(SandboxError):
+    """No sandbox of a flavor could be had within the acquire timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    mounts: tuple[BindMount, ...] = ()
+    zygote: tuple[str, ...] | None = None
+    caps: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    min_warm: int = 1  # per flavor, kept ready
+    max_size: int = 8  # per flavor, warm + busy
+    max_uses: int = 1  # runs per sandbox; only 1 is supported (fresh sandbox every run)
+    max_age_s: float = 600.0  # older warm boxes are rebuilt (health check on acquire)
+    acquire_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_uses != 1:
+            raise SandboxSetupError("max_uses > 1 is not supported yet: every run gets a "
+                                    "fresh sandbox")
+        if self.min_warm < 0 or self.max_size < 1 or self.min_warm > self.max_size:
+            raise SandboxSetupError("need 0 <= min_warm <= max_size and max_size >= 1")
+
+
+@dataclass(slots=True)
+class _Counters:
+    built: int = 0
+    build_failures: int = 0
+    hits: int = 0  # runs served by a warm sandbox
+    misses: int = 0  # runs that had to build one on the spot
+    discarded: int = 0  # unhealthy or surplus sandboxes destroyed
+    recycled: int = 0  # runs retried on a fresh sandbox after a failure
+
+
+@dataclass(slots=True)
+class _FlavorState:
+    flavor: Flavor
+    warm: deque[WarmSandbox] = field(default_factory=deque)
+    busy: int = 0
+    building: int = 0
+    counters: _Counters = field(default_factory=_Counters)
+
+    @property
+    def size(self) -> int:
+        return len(self.warm) + self.busy + self.building
+
+
+class WarmPool:
+    def __init__(self, backend: WarmBackend, settings: PoolSettings,
+                 flavors: dict[str, Flavor]) -> None:
+        self._backend = backend
+        self.settings = settings
+        self._states = {name: _FlavorState(f) for name, f in flavors.items()}
+        self._cond = threading.Condition()
+        self._closed = False
+        self._refiller = threading.Thread(target=self._refill_loop, name="execbox-refill",
+                                          daemon=True)
+        self._refiller.start()
+
+    def flavors(self) -> list[str]:
+        return list(self._states)
+
+    def run(self, name: str, spec: SandboxSpec) -> StageResult:
+        state = self._states[name]
+        box = self._acquire(state)
+        try:
+            try:
+                return self._backend.execute(box, spec)
+            except SandboxSetupError:
+                state.counters.recycled += 1
+                return self._backend.execute(self._build(state.flavor), spec)
+        finally:
+            with self._cond:
+                state.busy -= 1
+                self._cond.notify_all()
+
+    def wait_warm(self, timeout_s: float = 30.0) -> bool:
+        """Block until every flavor has min_warm ready (start-up, tests, benchmarks)."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while any(len(s.warm) < self.settings.min_warm for s in self._states.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        with self._cond:
+            return {name: {"warm": len(s.warm), "busy": s.busy, "building": s.building,
+                           **{k: getattr(s.counters, k) for k in _Counters.__slots__}}
+                    for name, s in self._states.items()}
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._refiller.join()
+        with self._cond:
+            boxes = [b for s in self._states.values() for b in s.warm]
+            for s in self._states.values():
+                s.warm.clear()
+        for box in boxes:
+            self._backend.discard(box)
+
+    def _acquire(self, state: _FlavorState) -> WarmSandbox:
+        deadline = time.monotonic() + self.settings.acquire_timeout_s
+        with self._cond:
+            while True:
+                while state.warm:
+                    box = state.warm.popleft()
+                    if self._healthy(box):
+                        state.busy += 1
+                        state.counters.hits += 1
+                        self._cond.notify_all()  # the refiller replaces it
+                        return box
+                    state.counters.discarded += 1
+                    self._backend.discard(box)
+                if state.size < self.settings.max_size:
+                    state.busy += 1
+                    state.counters.misses += 1
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PoolExhausted(f"no sandbox free within "
+                                        f"{self.settings.acquire_timeout_s:g} s")
+                self._cond.wait(left)
+        try:
+            return self._build(state.flavor)
+        except BaseException:
+            with self._cond:
+                state.busy -= 1
+                self._cond.notify_all()
+            raise
+
+    def _healthy(self, box: WarmSandbox) -> bool:
+        if time.monotonic() - box.built_at > self.settings.max_age_s:
+            return False
+        exited, _, _ = select.select([box.pidfd], [], [], 0)
+        return not exited
+
+    def _build(self, flavor: Flavor) -> WarmSandbox:
+        return self._backend.build(flavor.mounts, flavor.caps, flavor.zygote)
+
+    def _refill_loop(self) -> None:
+        while True:
+            with self._cond:
+                todo = None
+                while todo is None:
+                    if self._closed:
+                        return
+                    todo = next((s for s in self._states.values()
+                                 if len(s.warm) + s.building < self.settings.min_warm
+                                 and s.size < self.settings.max_size), None)
+                    if todo is None:
+                        self._cond.wait(1.0)
+                todo.building += 1
+            try:
+                box: WarmSandbox | None = self._build(todo.flavor)
+            except SandboxError:
+                box = None
+            with self._cond:
+                todo.building -= 1
+                if box is None:
+                    todo.counters.build_failures += 1
+                    self._cond.wait(0.5)  # do not spin on a flavor that cannot be built
+                else:
+                    todo.counters.built += 1
+                    todo.warm.append(box)
+                self._cond.notify_all()

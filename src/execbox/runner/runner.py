@@ -1,0 +1,181 @@
+"""One request: resolve the language, compile (cached) in a sandbox, run in a sandbox.
+
+The runner is the only caller of the pool. Limits are the language's defaults, then the
+request's; a request over the server's caps is refused (ConfigError), never clamped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from execbox.errors import ConfigError
+from execbox.languages.language import Language
+from execbox.languages.zygotes import source as zygote_source
+from execbox.pool import Flavor, WarmPool
+from execbox.runner.compile_cache import CompileCache, cache_key
+from execbox.sandbox.backend import SandboxBackend
+from execbox.sandbox.spec import SandboxFile, SandboxSpec
+from execbox.types import Limits, StageResult, Status
+
+MIB = 1024 * 1024
+
+
+class LanguageSource(Protocol):
+    """What the runner needs of a language registry."""
+
+    def get(self, name: str, version: str | None = None) -> Language: ...
+
+    def available(self) -> list[Language]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    run_defaults: Limits = field(default_factory=Limits)
+    run_caps: Limits = field(default_factory=lambda: Limits(
+        cpu_time_ms=20_000, wall_time_ms=30_000, memory_mb=2048, processes=256,
+        output_bytes=16 * MIB, file_size_mb=256))
+    compile_defaults: Limits = field(default_factory=lambda: Limits(
+        cpu_time_ms=15_000, wall_time_ms=30_000, memory_mb=1024, processes=128,
+        output_bytes=1 * MIB, file_size_mb=256))
+    compile_caps: Limits = field(default_factory=lambda: Limits(
+        cpu_time_ms=60_000, wall_time_ms=90_000, memory_mb=4096, processes=256,
+        output_bytes=4 * MIB, file_size_mb=1024))
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    language: str
+    files: tuple[SandboxFile, ...]  # the first one is the entry point
+    version: str | None = None
+    stdin: bytes = b""
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    limits: Mapping[str, int] = field(default_factory=dict)
+    compile_limits: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.files:
+            raise ConfigError("a request needs code or at least one file")
+
+
+@dataclass(slots=True)
+class RunResult:
+    language: str
+    version: str
+    status: Status
+    compile: StageResult | None
+    run: StageResult | None
+    compile_cached: bool = False
+
+    def run_status(self) -> Status | None:
+        return self.run.status if self.run else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "language": self.language, "version": self.version, "status": self.status.value,
+            "compile": self.compile.as_json() if self.compile else None,
+            "run": self.run.as_json() if self.run else None,
+        }
+
+
+def resolve_limits(defaults: Limits, language: Mapping[str, int],
+                   request: Mapping[str, int], caps: Limits, stage: str) -> Limits:
+    """Defaults, then the language's, then the request's; over a cap is an error."""
+    try:
+        limits = defaults.merged(dict(language)).merged(dict(request))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{stage} limits: {exc}") from exc
+    over = limits.exceeding(caps)
+    if over:
+        raise ConfigError(f"{stage} limits over the server's caps: " + ", ".join(
+            f"{name} {getattr(limits, name)} > {getattr(caps, name)}" for name in over))
+    return limits
+
+
+class Runner:
+    def __init__(self, backend: SandboxBackend, languages: LanguageSource,
+                 cache: CompileCache | None = None, pool: WarmPool | None = None,
+                 settings: RunnerSettings | None = None) -> None:
+        self.backend = backend
+        self.languages = languages
+        self.cache = cache
+        self.pool = pool
+        self.settings = settings or RunnerSettings()
+
+    def run(self, request: RunRequest) -> RunResult:
+        lang = self.languages.get(request.language, request.version)
+        s = self.settings
+        run_limits = resolve_limits(s.run_defaults, lang.run_limits, request.limits,
+                                    s.run_caps, "run")
+        env = {**lang.env, **request.env}
+        entry = request.files[0].name
+        files = request.files
+        compiled: StageResult | None = None
+        cached = False
+        if lang.compiled:
+            compile_limits = resolve_limits(s.compile_defaults, lang.compile_limits,
+                                            request.compile_limits, s.compile_caps, "compile")
+            compiled, artifacts, cached = self._compile(lang, request, compile_limits, env)
+            if compiled.status is not Status.OK:
+                status = (Status.INTERNAL_ERROR if compiled.status is Status.INTERNAL_ERROR
+                          else Status.COMPILE_ERROR)
+                return RunResult(lang.name, lang.version, status, compiled, None)
+            files = tuple(SandboxFile(name, data, executable=True)
+                          for name, data in artifacts.items())
+        spec = SandboxSpec(argv=lang.run_argv(entry, request.args), files=files,
+                           stdin=request.stdin, env=env, limits=run_limits, mounts=lang.mounts)
+        result = self._execute(f"{lang.name}:run", spec)
+        return RunResult(lang.name, lang.version, result.status, compiled, result, cached)
+
+    def _compile(self, lang: Language, request: RunRequest, limits: Limits,
+                 env: Mapping[str, str]) -> tuple[StageResult, dict[str, bytes], bool]:
+        argv = lang.compile_argv(request.files[0].name)
+        key = cache_key(lang.name, lang.version, argv,
+                        [(f.name, f.content) for f in request.files])
+        if self.cache is not None:
+            with self.cache.lease(key) as hit:
+                if hit is not None:
+                    artifacts = {name: _read(os.path.join(hit.directory, name))
+                                 for name in hit.files}
+                    return StageResult(status=Status.OK, exit_code=0), artifacts, True
+        spec = SandboxSpec(argv=argv, files=request.files, env=env, limits=limits,
+                           mounts=lang.mounts, collect=lang.artifacts)
+        result = self._execute(f"{lang.name}:compile", spec)
+        artifacts, result.files = result.files, {}
+        if result.status is Status.OK and not artifacts:
+            result.status = Status.RUNTIME_ERROR
+            result.message = "the compiler produced none of " + ", ".join(lang.artifacts)
+        if result.status is Status.OK and self.cache is not None:
+            self.cache.put(key, artifacts, executable=list(artifacts))
+        return result, artifacts, False
+
+    def _execute(self, flavor: str, spec: SandboxSpec) -> StageResult:
+        if self.pool is not None and flavor in self.pool.flavors():
+            return self.pool.run(flavor, spec)
+        return self.backend.run(spec)
+
+    def flavors(self) -> dict[str, Flavor]:
+        """The pool flavors of every available language (both stages where compiled)."""
+        out: dict[str, Flavor] = {}
+        s = self.settings
+        for lang in self.languages.available():
+            zygote = None
+            if lang.zygote:
+                zygote = (lang.run[0], "-c", zygote_source(lang.zygote))
+            out[f"{lang.name}:run"] = Flavor(lang.mounts, zygote, s.run_caps)
+            if lang.compiled:
+                out[f"{lang.name}:compile"] = Flavor(lang.mounts, None, s.compile_caps)
+        return out
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
+def _read(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
