@@ -32,9 +32,9 @@ def _main():
         sys.argv = ["-c", *argv[3:]]
         sys.path[0] = ""
         return "<string>", argv[2]
-    script = argv[1]
+    script = os.path.abspath(argv[1])  # as Python 3.9+ makes __file__ of the main script
     sys.argv = argv[1:]
-    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    sys.path[0] = os.path.dirname(script)
     return script, None
 
 
@@ -54,13 +54,23 @@ sys.excepthook = _excepthook
 
 
 def _run():
-    if _code is not None:
-        scope = {"__name__": "__main__", "__builtins__": __builtins__}
-        exec(compile(_code, "<string>", "exec"), scope)  # noqa: S102 - the sandbox's program
-    else:
-        import runpy
+    # a fresh __main__ module, as the interpreter makes for `python3 SCRIPT`
+    import types
 
-        runpy.run_path(_script, run_name="__main__")
+    main = types.ModuleType("__main__")
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    if _code is not None:
+        code = compile(_code, "<string>", "exec")
+    else:
+        from importlib.machinery import SourceFileLoader
+
+        main.__file__ = _script
+        main.__cached__ = None
+        main.__loader__ = SourceFileLoader("__main__", _script)
+        with open(_script, "rb") as f:
+            code = compile(f.read(), _script, "exec")
+    exec(code, main.__dict__)  # noqa: S102 - the sandbox's program
 
 
 def _exit_code(exc):
@@ -79,6 +89,10 @@ try:
     _status = 0
 except SystemExit as _exc:
     _status = _exit_code(_exc)
+except KeyboardInterrupt:
+    # the interpreter reports it, then dies of SIGINT so its parent knows
+    sys.excepthook(*sys.exc_info())
+    _status = -2
 except BaseException:
     sys.excepthook(*sys.exc_info())
     _status = 1
@@ -96,4 +110,9 @@ for _stream in (sys.stdout, sys.stderr):
         _stream.flush()
     except Exception:  # e.g. a closed pipe: as Python does, exit 120
         _status = _status or 120
+if _status == -2:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
 os._exit(_status)

@@ -1,0 +1,160 @@
+"""Warm pool vs bare subprocess.run, interleaved in one run (issue: warm pool).
+
+    sudo .venv/bin/python bench/warm.py [--rounds 60] [--seconds 10]
+
+Latency: Python hello world and a precompiled C hello through the runner with a warm pool
+(max uses 1: every run gets a fresh sandbox), against bare `subprocess.run` of the same
+programs, interleaved round by round. Throughput: sustained runs per second with 2 client
+threads for `seconds`, sandboxed vs bare. Memory: PSS and RSS of a warm Python sandbox
+(its init plus the preloaded interpreter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+
+from execbox.languages.registry import Registry
+from execbox.pool import PoolSettings, WarmPool
+from execbox.runner.compile_cache import CompileCache
+from execbox.runner.runner import Runner, RunRequest
+from execbox.sandbox.namespace_backend import NamespaceBackend
+from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
+from execbox.types import Status
+
+PY_CODE = b"print('hello world')\n"
+C_CODE = b'#include <stdio.h>\nint main(void){puts("hello world");return 0;}\n'
+
+
+def memory_of(pids: list[int]) -> tuple[int, int]:
+    """(PSS, RSS) in KiB summed over the processes."""
+    pss = rss = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+                elif line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+    return pss, rss
+
+
+def warm_box_pids(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    if any(line.startswith("Uid:") and int(line.split()[1]) == uid
+                           for line in f):
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def throughput(fn: Callable[[], None], seconds: float, threads: int = 2) -> float:
+    count = [0]
+    stop = time.monotonic() + seconds
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while time.monotonic() < stop:
+            fn()
+            with lock:
+                count[0] += 1
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    t0 = time.monotonic()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return count[0] / (time.monotonic() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    backend = NamespaceBackend(SandboxSettings())
+    registry = Registry.load()
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = Runner(backend, registry, CompileCache(os.path.join(tmp, "cache")))
+        runner.pool = WarmPool(backend, PoolSettings(min_warm=2, max_size=8),
+                               {k: v for k, v in runner.flavors().items()
+                                if k in ("python:run", "c:run", "c:compile")})
+        runner.pool.wait_warm(30)
+        py = RunRequest("python", (SandboxFile("main.py", PY_CODE),))
+        c = RunRequest("c", (SandboxFile("main.c", C_CODE),))
+        first = runner.run(c)  # compiles once; later runs hit the cache
+        assert first.status is Status.OK, first
+        # the bare baseline runs the same program, compiled in a sandbox as well
+        c_binary = os.path.join(tmp, "hello")
+        compiled = backend.run(SandboxSpec(argv=("/usr/bin/gcc", "-o", "hello", "main.c"),
+                                           files=(SandboxFile("main.c", C_CODE),),
+                                           collect=("hello",)))
+        with open(c_binary, "wb") as f:
+            f.write(compiled.files["hello"])
+        os.chmod(c_binary, 0o755)
+        python = registry.get("python").run[0]
+
+        def sandboxed(request: RunRequest) -> Callable[[], None]:
+            def go() -> None:
+                r = runner.run(request)
+                if r.status is not Status.OK:
+                    raise SystemExit(f"run failed: {r.as_json()}")
+            return go
+
+        cases: dict[tuple[str, str], Callable[[], object]] = {
+            ("python", "bare"): lambda: subprocess.run([python, "-c", PY_CODE.decode()],
+                                                       check=True, capture_output=True),
+            ("python", "warm pool"): sandboxed(py),
+            ("c", "bare"): lambda: subprocess.run([c_binary], check=True, capture_output=True),
+            ("c", "warm pool"): sandboxed(c),
+        }
+        times: dict[tuple[str, str], list[float]] = {k: [] for k in cases}
+        for _ in range(3):
+            for fn in cases.values():
+                fn()
+        for _ in range(args.rounds):
+            for key, fn in cases.items():
+                runner.pool.wait_warm(5)  # latency of a warm run, not of a refill backlog
+                t0 = time.perf_counter()
+                fn()
+                times[key].append((time.perf_counter() - t0) * 1000)
+        runner.pool.wait_warm(10)
+        box = runner.pool._states["python:run"].warm[0]  # noqa: SLF001 - a benchmark peeks
+        pss, rss = memory_of(warm_box_pids(box.uid))
+        bare_tp = throughput(lambda: subprocess.run([python, "-c", PY_CODE.decode()],
+                                                    check=True, capture_output=True),
+                             args.seconds)
+        warm_tp = throughput(sandboxed(py), args.seconds)
+        stats = runner.pool.stats()["python:run"]
+        runner.close()
+    backend.close()
+    print(f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, kernel "
+          f"{platform.release()}, {args.rounds} interleaved rounds, medians")
+    print(f"{'program':8} {'how':10} {'median ms':>10} {'p90 ms':>8} {'x bare':>7}")
+    for (prog, how), xs in times.items():
+        med = statistics.median(xs)
+        base = statistics.median(times[(prog, "bare")])
+        p90 = statistics.quantiles(xs, n=10)[-1]
+        print(f"{prog:8} {how:10} {med:10.2f} {p90:8.2f} {med / base:7.2f}")
+    print(f"throughput, python hello, 2 client threads, {args.seconds:g} s each: bare "
+          f"{bare_tp:.1f}/s, warm pool (max uses 1) {warm_tp:.1f}/s = {warm_tp / bare_tp:.2f}x")
+    print(f"warm python sandbox: PSS {pss / 1024:.1f} MiB, RSS {rss / 1024:.1f} MiB "
+          "(init + preloaded interpreter)")
+    print(f"pool: {stats}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The warm pool: fresh sandboxes every run (no state crosses), health checks, refill,
+exhaustion, and the preloaded interpreter."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from execbox.languages.zygotes import source
+from execbox.pool import Flavor, PoolExhausted, PoolSettings, WarmPool
+from execbox.sandbox.namespace_backend import NamespaceBackend
+from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
+from execbox.types import Limits, Status
+
+pytestmark = pytest.mark.root
+
+PY = ("/usr/bin/python3", "-c", source("python"))
+FLAVORS = {"sh": Flavor(), "py": Flavor(zygote=PY)}
+
+# Leaves a mark everywhere a later run could see it, then reports what it found.
+PROBE = (
+    "find /box /tmp /dev/shm -mindepth 1 | tr '\\n' ' '; echo;"
+    "ps -e -o comm= 2>/dev/null | sort | tr '\\n' ' ' || ls /proc | grep -c '^[0-9]'; echo;"
+    "env | sort | tr '\\n' ' '; echo;"
+    "id -u;"
+    "touch /box/left_$$ /tmp/left_$$ /dev/shm/left_$$; (setsid sleep 30 &) ; export LEAK=1"
+)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    b = NamespaceBackend(SandboxSettings())
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def pool(backend):
+    p = WarmPool(backend, PoolSettings(min_warm=2, max_size=4, acquire_timeout_s=2), FLAVORS)
+    assert p.wait_warm(10)
+    yield p
+    p.close()
+
+
+def test_no_state_crosses_runs(pool):
+    outputs = [pool.run("sh", SandboxSpec(argv=("/bin/sh", "-c", PROBE))).stdout.decode()
+               for _ in range(4)]
+    first = outputs[0].split("\n")
+    for out in outputs[1:]:
+        lines = out.split("\n")
+        assert lines[0] == first[0] == "", out  # /box, /tmp, /dev/shm: empty every time
+        assert "sleep" not in lines[1]  # the previous run's daemon is gone
+        assert "LEAK" not in lines[2]
+    uids = {o.split("\n")[3] for o in outputs}
+    assert len(uids) >= 2  # sandboxes are not reused: their slots (uids) rotate
+
+
+def test_warm_python_runs_and_refills(pool):
+    spec = SandboxSpec(argv=("/usr/bin/python3", "main.py"),
+                       files=(SandboxFile("main.py", b"print(int(input()) + 1)"),), stdin=b"41")
+    results = [pool.run("py", spec) for _ in range(5)]
+    assert all(r.status is Status.OK and r.stdout == b"42\n" for r in results)
+    assert pool.wait_warm(10)
+    stats = pool.stats()["py"]
+    assert stats["hits"] >= 1 and stats["warm"] == 2 and stats["built"] >= 5
+
+
+def test_dead_warm_sandbox_is_not_handed_out(pool, backend):
+    import signal
+
+    with pool._cond:
+        victim = pool._states["sh"].warm[0]
+    signal.pidfd_send_signal(victim.pidfd, signal.SIGKILL)
+    time.sleep(0.1)
+    r = pool.run("sh", SandboxSpec(argv=("/bin/echo", "ok")))
+    assert r.status is Status.OK and r.stdout == b"ok\n"
+    assert pool.stats()["sh"]["discarded"] >= 1
+
+
+def test_exhaustion_is_a_clear_error(backend):
+    pool = WarmPool(backend, PoolSettings(min_warm=0, max_size=1, acquire_timeout_s=0.3),
+                    {"sh": Flavor()})
+    try:
+        started = threading.Event()
+
+        def hog() -> None:
+            started.set()
+            pool.run("sh", SandboxSpec(argv=("/bin/sleep", "1"),
+                                       limits=Limits(wall_time_ms=3000)))
+
+        t = threading.Thread(target=hog)
+        t.start()
+        started.wait()
+        time.sleep(0.2)
+        with pytest.raises(PoolExhausted, match="within"):
+            pool.run("sh", SandboxSpec(argv=("/bin/true",)))
+        t.join()
+    finally:
+        pool.close()
+
+
+def test_limits_over_the_flavor_caps_are_refused(backend):
+    from execbox.errors import SandboxSetupError
+
+    box = backend.build(caps=Limits(memory_mb=64))
+    with pytest.raises(SandboxSetupError, match="caps"):
+        backend.execute(box, SandboxSpec(argv=("/bin/true",), limits=Limits(memory_mb=128)))
