@@ -132,7 +132,7 @@ def main() -> None:
                 fn()
                 times[key].append((time.perf_counter() - t0) * 1000)
         runner.pool.wait_warm(10)
-        box = runner.pool._states["python:run"].warm[0]  # noqa: SLF001 - a benchmark peeks
+        box = runner.pool._states["python:run"].warm[0]
         pss, rss = memory_of(warm_box_pids(box.uid))
         bare_tp = throughput(lambda: subprocess.run([python, "-c", PY_CODE.decode()],
                                                     check=True, capture_output=True),
