@@ -114,6 +114,10 @@ def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
 def prepare(plan: ChildPlan, fds: ChildFds, progress: _Progress) -> None:
     """Everything that does not depend on the program: the sandbox, sealed."""
     gc.disable()
+    if plan.order is None:
+        # a warm build yields the CPU to every running request (and so does the zygote it
+        # starts); the backend promotes the box back to normal scheduling when it is used
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the spawner died: so does the box
     _close_other_fds(tuple(fd for fd in (fds.stdin, fds.stdout, fds.stderr, fds.status,
                                          fds.control) if fd >= 0))

@@ -103,6 +103,8 @@ class NamespaceBackend:
             self.discard(box)
             raise SandboxSetupError(f"limits over the warm sandbox's caps: {', '.join(over)}")
         try:
+            for pid in box.cgroup.procs():  # built at SCHED_IDLE: now it is a request
+                os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
             box.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
             box.cgroup.reset_peak()
             baseline = box.cgroup.memory_usage_bytes()
