@@ -31,7 +31,8 @@ class WarmBackend(Protocol):
     """What the pool needs of a sandbox backend (the namespace backend has it)."""
 
     def build(self, mounts: tuple[BindMount, ...] = (), caps: Limits | None = None,
-              zygote: tuple[str, ...] | None = None) -> WarmSandbox: ...
+              zygote: tuple[str, ...] | None = None,
+              inprocess: tuple[str, str] | None = None) -> WarmSandbox: ...
 
     def execute(self, box: WarmSandbox, spec: SandboxSpec) -> StageResult: ...
 
@@ -47,6 +48,7 @@ class Flavor:
     mounts: tuple[BindMount, ...] = ()
     zygote: tuple[str, ...] | None = None
     caps: Limits = field(default_factory=Limits)
+    inprocess: tuple[str, str] | None = None  # (interpreter, "module:function")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +185,7 @@ class WarmPool:
         return not exited
 
     def _build(self, flavor: Flavor) -> WarmSandbox:
-        return self._backend.build(flavor.mounts, flavor.caps, flavor.zygote)
+        return self._backend.build(flavor.mounts, flavor.caps, flavor.zygote, flavor.inprocess)
 
     def _refill_loop(self) -> None:
         while True:

@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import NoReturn
@@ -73,6 +74,9 @@ class ChildPlan:
     seccomp_bpf: bytes
     order: RunOrder | None = None  # None: a warm sandbox, waiting on fds.control
     zygote: tuple[str, ...] | None = None  # a preloaded interpreter started while warm
+    # "module:function" of the spawner's interpreter that runs the order in a fork of the
+    # init instead of an exec: function(argv, env) never returns (a template spawner)
+    inprocess: str | None = None
 
 
 class _Progress:
@@ -153,7 +157,10 @@ def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
     progress.at("spawn")
     os.chdir(BOX_DIR)
     cpu_offset_ns = 0
-    if zygote is None:
+    if plan.inprocess is not None:
+        start = time.monotonic_ns()
+        pid = _fork_inprocess(plan.inprocess, order, fds)
+    elif zygote is None:
         rlimits.apply(order.rlimits)
         start = time.monotonic_ns()
         pid = _spawn(order, plan.path, fds)
@@ -217,6 +224,41 @@ def _spawn(order: RunOrder, path: tuple[str, ...], fds: ChildFds) -> int:
         setsigmask=(),
         setsigdef=_ALL_SIGNALS,
     )
+    for fd in (fds.stdin, fds.stdout, fds.stderr):
+        os.close(fd)
+    return pid
+
+
+def _fork_inprocess(target: str, order: RunOrder, fds: ChildFds) -> int:
+    """Fork the init; the child becomes the program without exec'ing anything.
+
+    The child starts as a copy of this init, which is a copy of a template spawner that
+    held nothing but its interpreter and plans. Before the program's code runs it gets
+    what exec would have given it: its own session, stdio on fds 0-2 and nothing else,
+    default signals and an empty mask, the order's rlimits, garbage collection back on,
+    and a dumpable flag like any program's."""
+    module_name, _, function_name = target.partition(":")
+    function = getattr(sys.modules[module_name], function_name)  # preloaded by the template
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            for fd, target_fd in ((fds.stdin, 0), (fds.stdout, 1), (fds.stderr, 2)):
+                os.dup2(fd, target_fd)
+            os.closerange(3, 1 << 20)
+            for sig in _ALL_SIGNALS:
+                try:
+                    signal.signal(sig, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
+            rlimits.apply(order.rlimits)
+            libc.prctl(libc.PR_SET_DUMPABLE, 1)
+            gc.freeze()  # the inherited objects: never scanned, so never copied
+            gc.enable()
+            function(list(order.argv), dict(order.env))
+        finally:
+            os._exit(127)
     for fd in (fds.stdin, fds.stdout, fds.stderr):
         os.close(fd)
     return pid

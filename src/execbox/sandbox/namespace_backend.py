@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -57,6 +58,8 @@ class NamespaceBackend:
         os.makedirs(self._root_dir, mode=0o755, exist_ok=True)
         self._slots = SlotAllocator(settings.state_dir, settings.slots, settings.uid_base)
         self._spawner = Spawner()
+        self._templates: dict[tuple[str, str], Spawner] = {}
+        self._templates_lock = threading.Lock()
         self._reaper = Reaper()
         cleanup.sweep(self._slots, self._cgroups)
 
@@ -65,6 +68,8 @@ class NamespaceBackend:
         self._reaper.drain()
         self._reaper.close()
         self._spawner.close()
+        for template in self._templates.values():
+            template.close()
 
     def run(self, spec: SandboxSpec) -> StageResult:
         """Cold: build a sandbox for this spec alone, run it, tear it down."""
@@ -73,16 +78,20 @@ class NamespaceBackend:
         return self._finish(box, spec, frames=None)
 
     def build(self, mounts: tuple[BindMount, ...] = (), caps: Limits | None = None,
-              zygote: tuple[str, ...] | None = None) -> WarmSandbox:
+              zygote: tuple[str, ...] | None = None,
+              inprocess: tuple[str, str] | None = None) -> WarmSandbox:
         """Warm: a sandbox built ahead of demand, sealed and waiting for one order.
 
         ``mounts`` are the runtime's extra read-only paths (a run's spec must name the same);
         ``caps`` bound every limit a later order may ask for (rlimits are set to them now,
         and an unprivileged init can only lower them); ``zygote`` is an interpreter to
         start now, inside the sealed sandbox, that runs the order's argv when it comes
-        (see ``child._start_zygote`` for its protocol)."""
+        (see ``child._start_zygote`` for its protocol); ``inprocess`` is (interpreter,
+        "module:function"): the init is forked from a template spawner running that
+        interpreter with the module loaded, and the program runs in a fork of the init
+        (no exec, no interpreter start-up; see ``child._fork_inprocess``)."""
         caps = caps or Limits()
-        box = self._start(mounts, caps, order=None, zygote=zygote)
+        box = self._start(mounts, caps, order=None, zygote=zygote, inprocess=inprocess)
         try:
             box.frames = wait_ready(box.pidfd, box.pipes.status,
                                     self.settings.setup_timeout_ms / 1000)
@@ -128,7 +137,7 @@ class NamespaceBackend:
 
     def _start(self, extra: tuple[BindMount, ...], limits: Limits,
                order: child.RunOrder | None, zygote: tuple[str, ...] | None = None,
-               ) -> WarmSandbox:
+               inprocess: tuple[str, str] | None = None) -> WarmSandbox:
         """Slot, cgroup, plan, pipes and the init forked by the spawner."""
         slot = self._slots.acquire()
         cgroup: Cgroup | None = None
@@ -142,10 +151,12 @@ class NamespaceBackend:
                 path=self._path, cgroup_enter_files=tuple(cgroup.enter_files()),
                 hostname=s.hostname, root=root,
                 rlimits=rlimits.plan(limits, s.open_files, s.stack_mb),
-                last_cap=self._last_cap, seccomp_bpf=self._bpf, order=order, zygote=zygote)
+                last_cap=self._last_cap, seccomp_bpf=self._bpf, order=order, zygote=zygote,
+                inprocess=inprocess[1] if inprocess else None)
+            spawner = self._template(*inprocess) if inprocess else self._spawner
             parent_ends, child_ends = pipes_for_child(warm=order is None)
             try:
-                _, pidfd = self._spawner.spawn(plan, child_ends)
+                _, pidfd = spawner.spawn(plan, child_ends)
             except BaseException:
                 parent_ends.close()
                 raise
@@ -159,6 +170,16 @@ class NamespaceBackend:
             raise
         return WarmSandbox(slot=slot, cgroup=cgroup, pidfd=pidfd, pipes=parent_ends,
                            mounts=extra, caps=limits, zygote=zygote)
+
+    def _template(self, interpreter: str, target: str) -> Spawner:
+        """The template spawner for (interpreter, module:function), started once."""
+        key = (interpreter, target)
+        with self._templates_lock:
+            spawner = self._templates.get(key)
+            if spawner is None:
+                spawner = Spawner(python=interpreter, preload=(target.partition(":")[0],))
+                self._templates[key] = spawner
+        return spawner
 
     def _order(self, spec: SandboxSpec, limits: Limits) -> child.RunOrder:
         s = self.settings

@@ -36,15 +36,32 @@ _LEN = struct.Struct("!Q")
 
 
 class Spawner:
-    """Backend side: starts the spawner process and asks it for sandboxes."""
+    """Backend side: starts the spawner process and asks it for sandboxes.
 
-    def __init__(self) -> None:
+    ``python`` is the interpreter the spawner runs on: execbox's own by default; a
+    *template* spawner runs the sandbox's interpreter (Debian's /usr/bin/python3) with
+    ``preload`` imported, so that an init forked from it can run a program in-process
+    (see ``ChildPlan.inprocess``). A template only ever receives plans (no request data:
+    code, files and stdin go to each init directly), so no program finds another's data
+    in the memory it was forked from.
+    """
+
+    def __init__(self, python: str | None = None, preload: tuple[str, ...] = ()) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock = ours
         self._lock = threading.Lock()
+        src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        boot = ("import sys; sys.path.insert(0, sys.argv[2]); "
+                "from execbox.sandbox.spawner_main import main; main()")
+        # a template keeps the interpreter's default flags (programs see them); execbox's
+        # own spawner is isolated (-I). Both start in / with an empty environment.
+        flags = [] if python else ["-I"]
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "execbox.sandbox.spawner_main", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), env={}, stdin=subprocess.DEVNULL, close_fds=True,
+            [python or sys.executable, *flags, "-c", boot, str(theirs.fileno()), src,
+             *preload],
+            pass_fds=(theirs.fileno(),), env={"LANG": "C.UTF-8"} if python else {}, cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, close_fds=True,
         )
         theirs.close()
 

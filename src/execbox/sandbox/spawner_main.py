@@ -1,7 +1,13 @@
-"""Entry point of the spawner process: ``python -I -m execbox.sandbox.spawner_main FD``."""
+"""Entry point of a spawner process: ``python -c BOOT FD SRC [MODULE...]``.
+
+BOOT puts SRC (execbox's source directory) first on sys.path, for a template spawner
+running the sandbox's interpreter; each MODULE is imported before any fork, and that
+path entry removed again so that programs forked later see the interpreter's own path.
+"""
 
 from __future__ import annotations
 
+import importlib
 import socket
 import sys
 
@@ -9,7 +15,12 @@ from execbox.sandbox.spawner import serve
 
 
 def main() -> None:
-    serve(socket.socket(fileno=int(sys.argv[1])))
+    fd, src, *preload = sys.argv[1:]
+    for module in preload:
+        importlib.import_module(module)
+    if sys.path and sys.path[0] == src:
+        del sys.path[0]
+    serve(socket.socket(fileno=int(fd)))
 
 
 if __name__ == "__main__":

@@ -1,76 +1,92 @@
-# Runs inside a warm sandbox as `python3 -c <this text>`, before any request: the
-# interpreter, site and the encodings are loaded; then it blocks on fd 3 for its order.
-# It must behave like `python3 SCRIPT ARGS...` (or `python3 -c CODE ARGS...`) from there on.
-import json
+# Makes an already-running interpreter behave like `python3 SCRIPT ARGS...` (or
+# `python3 -c CODE ARGS...`) from the call of run() on. Two ways in:
+#  - as a program text, `python3 -c <this file>`, started in a warm sandbox before any
+#    request: it reports itself loaded on fd 4, then reads its order (JSON) from fd 3;
+#  - imported by a template spawner running the sandbox's interpreter: the sandbox's
+#    init forks and calls run() in the child (execbox.sandbox.child._fork_inprocess).
+# Only the standard library: inside the sandbox execbox itself is not installed.
 import os
-import resource
 import sys
 
 
-def _order():
-    os.write(4, b"1")  # loaded: the sandbox may now be handed out
-    os.close(4)
-    chunks = []
-    while True:
-        chunk = os.read(3, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(3)
-    return json.loads(b"".join(chunks))
-
-
-def _main():
-    order = _order()
-    for res, soft, hard in order["rlimits"]:
-        resource.setrlimit(res, (soft, hard))
+def run(argv, env):
+    """Become the program. Never returns."""
     os.environ.clear()
-    os.environ.update(order["env"])
-    os.chdir(order["cwd"])
-    argv = order["argv"]
+    os.environ.update(env)
+    for name in [m for m in sys.modules if m == "execbox" or m.startswith("execbox.")]:
+        del sys.modules[name]  # nothing of the template's shows through
+    _fresh_stdio()
     if len(argv) >= 3 and argv[1] == "-c":
         sys.argv = ["-c", *argv[3:]]
         sys.path[0] = ""
-        return "<string>", argv[2]
-    script = os.path.abspath(argv[1])  # as Python 3.9+ makes __file__ of the main script
-    sys.argv = argv[1:]
-    sys.path[0] = os.path.dirname(script)
-    return script, None
+        script, code = "<string>", argv[2]
+    else:
+        script = os.path.abspath(argv[1])  # as Python 3.9+ makes __file__ of the script
+        sys.argv = argv[1:]
+        sys.path[0] = os.path.dirname(script)
+        code = None
+    sys.excepthook = _hide_own_frames(script)
+    status = 0
+    try:
+        _execute(script, code)
+    except SystemExit as exc:
+        status = _exit_code(exc)
+    except KeyboardInterrupt:
+        sys.excepthook(*sys.exc_info())
+        status = -2  # the interpreter dies of SIGINT so its parent knows
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        status = 1
+    _exit(status)
 
 
-_script, _code = _main()
+def _fresh_stdio():
+    # as the interpreter sets them up: UTF-8 (LANG=C.UTF-8), stdout block-buffered unless
+    # a terminal, stderr line-buffered with backslashreplace
+    import io
+
+    def stream(fd, mode, **options):
+        raw = open(fd, mode + "b", closefd=False)  # noqa: SIM115 - lives as long as sys
+        return io.TextIOWrapper(raw, encoding="utf-8", **options)
+
+    sys.stdin = sys.__stdin__ = stream(0, "r")
+    sys.stdout = sys.__stdout__ = stream(1, "w", line_buffering=os.isatty(1))
+    sys.stderr = sys.__stderr__ = stream(2, "w", errors="backslashreplace",
+                                         line_buffering=True)
 
 
-def _excepthook(kind, value, tb, _default=sys.excepthook):
-    # hide this zygote's own frames, as a plain `python3 script` would show none
-    while tb is not None and tb.tb_frame.f_code.co_filename != _script:
-        tb = tb.tb_next
-    if isinstance(value, BaseException):
-        value = value.with_traceback(tb)  # the default hook prints value.__traceback__
-    _default(kind, value, tb)
+def _hide_own_frames(script):
+    default = sys.__excepthook__
+
+    def hook(kind, value, tb):
+        # a plain `python3 script` shows no frame above the script's own
+        while tb is not None and tb.tb_frame.f_code.co_filename != script:
+            tb = tb.tb_next
+        if isinstance(value, BaseException):
+            value = value.with_traceback(tb)  # the default hook prints value.__traceback__
+        default(kind, value, tb)
+
+    return hook
 
 
-sys.excepthook = _excepthook
-
-
-def _run():
+def _execute(script, code):
     # a fresh __main__ module, as the interpreter makes for `python3 SCRIPT`
     import types
 
     main = types.ModuleType("__main__")
     main.__builtins__ = __builtins__
     sys.modules["__main__"] = main
-    if _code is not None:
-        code = compile(_code, "<string>", "exec")
+    if code is not None:
+        compiled = compile(code, "<string>", "exec")
     else:
         from importlib.machinery import SourceFileLoader
 
-        main.__file__ = _script
+        main.__file__ = script
         main.__cached__ = None
-        main.__loader__ = SourceFileLoader("__main__", _script)
-        with open(_script, "rb") as f:
-            code = compile(f.read(), _script, "exec")
-    exec(code, main.__dict__)  # noqa: S102 - the sandbox's program
+        main.__loader__ = SourceFileLoader("__main__", script)
+        with open(script, "rb") as f:
+            compiled = compile(f.read(), script, "exec")
+    exec(compiled, main.__dict__)  # noqa: S102 - the sandbox's program
 
 
 def _exit_code(exc):
@@ -84,35 +100,48 @@ def _exit_code(exc):
     return 1
 
 
-try:
-    _run()
-    _status = 0
-except SystemExit as _exc:
-    _status = _exit_code(_exc)
-except KeyboardInterrupt:
-    # the interpreter reports it, then dies of SIGINT so its parent knows
-    sys.excepthook(*sys.exc_info())
-    _status = -2
-except BaseException:
-    sys.excepthook(*sys.exc_info())
-    _status = 1
+def _exit(status):
+    # The interpreter's own shutdown (module teardown, final GC) is skipped: nothing a
+    # program can observe depends on it once threads are joined, atexit has run and the
+    # standard streams are flushed.
+    if "threading" in sys.modules:
+        sys.modules["threading"]._shutdown()
+    import atexit
 
-# The interpreter's own shutdown (module teardown, final GC) is skipped: nothing a
-# program can observe depends on it once threads are joined, atexit has run and the
-# standard streams are flushed.
-if "threading" in sys.modules:
-    sys.modules["threading"]._shutdown()
-import atexit  # noqa: E402
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # e.g. a closed pipe: as Python does, exit 120
+            status = status or 120
+    if status == -2:
+        import signal
 
-atexit._run_exitfuncs()
-for _stream in (sys.stdout, sys.stderr):
-    try:
-        _stream.flush()
-    except Exception:  # e.g. a closed pipe: as Python does, exit 120
-        _status = _status or 120
-if _status == -2:
-    import signal
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(status)
 
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGINT)
-os._exit(_status)
+
+def _order():
+    import json
+
+    os.write(4, b"1")  # loaded: the sandbox may now be handed out
+    os.close(4)
+    chunks = []
+    while True:
+        chunk = os.read(3, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(3)
+    return json.loads(b"".join(chunks))
+
+
+if __name__ == "__main__":
+    import resource
+
+    _o = _order()
+    for _res, _soft, _hard in _o["rlimits"]:
+        resource.setrlimit(_res, (_soft, _hard))
+    os.chdir(_o["cwd"])
+    run(_o["argv"], _o["env"])
