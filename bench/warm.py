@@ -24,7 +24,7 @@ from collections.abc import Callable
 from execbox.languages.registry import Registry
 from execbox.pool import PoolSettings, WarmPool
 from execbox.runner.compile_cache import CompileCache
-from execbox.runner.runner import Runner, RunRequest
+from execbox.runner.runner import Runner, RunnerSettings, RunRequest
 from execbox.sandbox.namespace_backend import NamespaceBackend
 from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
 from execbox.types import Status
@@ -80,6 +80,17 @@ def throughput(fn: Callable[[], None], seconds: float, threads: int = 2) -> floa
     return count[0] / (time.monotonic() - t0)
 
 
+def make_runner(backend: NamespaceBackend, registry: Registry, cache_dir: str,
+                mode: str) -> Runner:
+    runner = Runner(backend, registry, CompileCache(cache_dir), settings=RunnerSettings(
+        zygote_mode=mode))
+    runner.pool = WarmPool(backend, PoolSettings(min_warm=2, max_size=8),
+                           {k: v for k, v in runner.flavors().items()
+                            if k in ("python:run", "c:run", "c:compile")})
+    runner.pool.wait_warm(30)
+    return runner
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=60)
@@ -88,15 +99,13 @@ def main() -> None:
     backend = NamespaceBackend(SandboxSettings())
     registry = Registry.load()
     with tempfile.TemporaryDirectory() as tmp:
-        runner = Runner(backend, registry, CompileCache(os.path.join(tmp, "cache")))
-        runner.pool = WarmPool(backend, PoolSettings(min_warm=2, max_size=8),
-                               {k: v for k, v in runner.flavors().items()
-                                if k in ("python:run", "c:run", "c:compile")})
-        runner.pool.wait_warm(30)
+        runners = {mode: make_runner(backend, registry, os.path.join(tmp, "cache"), mode)
+                   for mode in ("exec", "fork")}
         py = RunRequest("python", (SandboxFile("main.py", PY_CODE),))
         c = RunRequest("c", (SandboxFile("main.c", C_CODE),))
-        first = runner.run(c)  # compiles once; later runs hit the cache
-        assert first.status is Status.OK, first
+        for runner in runners.values():
+            first = runner.run(c)  # compiles once; later runs hit the cache
+            assert first.status is Status.OK, first
         # the bare baseline runs the same program, compiled in a sandbox as well
         c_binary = os.path.join(tmp, "hello")
         compiled = backend.run(SandboxSpec(argv=("/usr/bin/gcc", "-o", "hello", "main.c"),
@@ -107,39 +116,46 @@ def main() -> None:
         os.chmod(c_binary, 0o755)
         python = registry.get("python").run[0]
 
-        def sandboxed(request: RunRequest) -> Callable[[], None]:
+        def sandboxed(runner: Runner, request: RunRequest) -> Callable[[], None]:
             def go() -> None:
                 r = runner.run(request)
                 if r.status is not Status.OK:
                     raise SystemExit(f"run failed: {r.as_json()}")
             return go
 
-        cases: dict[tuple[str, str], Callable[[], object]] = {
-            ("python", "bare"): lambda: subprocess.run([python, "-c", PY_CODE.decode()],
-                                                       check=True, capture_output=True),
-            ("python", "warm pool"): sandboxed(py),
-            ("c", "bare"): lambda: subprocess.run([c_binary], check=True, capture_output=True),
-            ("c", "warm pool"): sandboxed(c),
+        def bare_python() -> None:
+            subprocess.run([python, "-c", PY_CODE.decode()], check=True, capture_output=True)
+
+        cases: dict[tuple[str, str], tuple[Callable[[], object], Runner | None]] = {
+            ("python", "bare"): (bare_python, None),
+            ("python", "warm exec"): (sandboxed(runners["exec"], py), runners["exec"]),
+            ("python", "warm fork"): (sandboxed(runners["fork"], py), runners["fork"]),
+            ("c", "bare"): (lambda: subprocess.run([c_binary], check=True,
+                                                   capture_output=True), None),
+            ("c", "warm"): (sandboxed(runners["exec"], c), runners["exec"]),
         }
         times: dict[tuple[str, str], list[float]] = {k: [] for k in cases}
         for _ in range(3):
-            for fn in cases.values():
+            for fn, _runner in cases.values():
                 fn()
         for _ in range(args.rounds):
-            for key, fn in cases.items():
-                runner.pool.wait_warm(5)  # latency of a warm run, not of a refill backlog
+            for key, (fn, runner) in cases.items():
+                if runner is not None and runner.pool is not None:
+                    runner.pool.wait_warm(5)  # a warm run's latency, not a refill backlog
                 t0 = time.perf_counter()
                 fn()
                 times[key].append((time.perf_counter() - t0) * 1000)
-        runner.pool.wait_warm(10)
-        box = runner.pool._states["python:run"].warm[0]
-        pss, rss = memory_of(warm_box_pids(box.uid))
-        bare_tp = throughput(lambda: subprocess.run([python, "-c", PY_CODE.decode()],
-                                                    check=True, capture_output=True),
-                             args.seconds)
-        warm_tp = throughput(sandboxed(py), args.seconds)
-        stats = runner.pool.stats()["python:run"]
-        runner.close()
+        memory = {}
+        for mode, runner in runners.items():
+            assert runner.pool is not None
+            runner.pool.wait_warm(10)
+            box = runner.pool._states["python:run"].warm[0]
+            memory[mode] = memory_of(warm_box_pids(box.uid))
+        rates = {"bare": throughput(bare_python, args.seconds)}
+        for mode, runner in runners.items():
+            rates[mode] = throughput(sandboxed(runner, py), args.seconds)
+        for runner in runners.values():
+            runner.close()
     backend.close()
     print(f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, kernel "
           f"{platform.release()}, {args.rounds} interleaved rounds, medians")
@@ -149,11 +165,11 @@ def main() -> None:
         base = statistics.median(times[(prog, "bare")])
         p90 = statistics.quantiles(xs, n=10)[-1]
         print(f"{prog:8} {how:10} {med:10.2f} {p90:8.2f} {med / base:7.2f}")
-    print(f"throughput, python hello, 2 client threads, {args.seconds:g} s each: bare "
-          f"{bare_tp:.1f}/s, warm pool (max uses 1) {warm_tp:.1f}/s = {warm_tp / bare_tp:.2f}x")
-    print(f"warm python sandbox: PSS {pss / 1024:.1f} MiB, RSS {rss / 1024:.1f} MiB "
-          "(init + preloaded interpreter)")
-    print(f"pool: {stats}")
+    print(f"throughput, python hello, 2 client threads, {args.seconds:g} s each, max uses 1:")
+    for how, rate in rates.items():
+        print(f"  {how:6} {rate:7.1f} runs/s  {rate / rates['bare']:5.2f}x bare")
+    for mode, (pss, rss) in memory.items():
+        print(f"warm python sandbox ({mode}): PSS {pss / 1024:.1f} MiB, RSS {rss / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":

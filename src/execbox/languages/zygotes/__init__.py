@@ -13,3 +13,8 @@ from importlib.resources import files
 def source(name: str) -> str:
     """The program text of zygote ``name`` (e.g. "python")."""
     return files(__package__).joinpath(f"{name}_zygote.py").read_text()
+
+
+def target(name: str) -> str:
+    """``module:function`` a template spawner preloads to run zygote ``name`` in-process."""
+    return f"{__package__}.{name}_zygote:run"
