@@ -59,3 +59,22 @@ def test_exit_code_reflects_the_status():
 def test_bad_usage_is_a_clear_error():
     r = execbox("exec", "--limit", "memory=5", "--", "/bin/true")
     assert r.returncode == 64 and b"unknown limit" in r.stderr
+
+
+def _languages():
+    from execbox.languages.registry import Registry
+
+    return Registry.load().available()
+
+
+@pytest.mark.parametrize("lang", _languages(), ids=lambda lang: lang.name)
+def test_every_language_runs_a_plus_b_through_execbox_run(lang, tmp_path):
+    """As a new user would: a file with the language's extension, stdin from a pipe."""
+    source = tmp_path / lang.source
+    source.write_text(lang.selftest.code)
+    args = ["run", source.name, "--stdin", "-"]
+    if not lang.extensions:  # shares its extension with another (c-clang, octave...)
+        args += ["--lang", lang.name]
+    r = execbox(*args, stdin=lang.selftest.stdin.encode(), cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode() == lang.selftest.expected

@@ -38,9 +38,21 @@ def sandbox_selftest(settings: SandboxSettings) -> Check:
                  + (f" ({result.message})" if result.message else ""))
 
 
+def languages_check() -> Check:
+    from execbox.languages.registry import Registry
+
+    registry = Registry.load()
+    missing = registry.missing()
+    detail = f"{len(registry.available())} available"
+    if missing:
+        detail += "; missing: " + "; ".join(f"{n} ({why})" for n, why in sorted(missing.items()))
+    return Check("languages", not missing, detail, required=False)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = SandboxSettings(state_dir=args.state_dir)
     checks = run_checks(settings.cgroup)
+    checks.append(languages_check())
     if all(c.ok for c in checks if c.required):
         checks.append(sandbox_selftest(settings))
     if args.json:

@@ -134,14 +134,15 @@ class Runner:
                 return RunResult(lang.name, lang.version, status, compiled, None)
             files = tuple(SandboxFile(name, data, executable=True)
                           for name, data in artifacts.items())
-        spec = SandboxSpec(argv=lang.run_argv(entry, request.args), files=files,
+        spec = SandboxSpec(argv=lang.run_argv(entry, request.args, limits=run_limits),
+                           files=files,
                            stdin=request.stdin, env=env, limits=run_limits, mounts=lang.mounts)
         result = self._execute(f"{lang.name}:run", spec)
         return RunResult(lang.name, lang.version, result.status, compiled, result, cached)
 
     def _compile(self, lang: Language, request: RunRequest, limits: Limits,
                  env: Mapping[str, str]) -> tuple[StageResult, dict[str, bytes], bool]:
-        argv = lang.compile_argv(request.files[0].name)
+        argv = lang.compile_argv(request.files[0].name, limits=limits)
         key = cache_key(lang.name, lang.version, argv,
                         [(f.name, f.content) for f in request.files])
         if self.cache is not None:

@@ -155,6 +155,8 @@ class NamespaceBackend:
                 inprocess=inprocess[1] if inprocess else None)
             spawner = self._template(*inprocess) if inprocess else self._spawner
             parent_ends, child_ends = pipes_for_child(warm=order is None)
+            for fd in child_ends[:3]:  # the program's stdio is its own: /dev/stdin reopens
+                os.fchown(fd, slot.uid, slot.gid)
             try:
                 _, pidfd = spawner.spawn(plan, child_ends)
             except BaseException:
