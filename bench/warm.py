@@ -139,9 +139,11 @@ def main() -> None:
             for fn, _runner in cases.values():
                 fn()
         for _ in range(args.rounds):
-            for key, (fn, runner) in cases.items():
-                if runner is not None and runner.pool is not None:
-                    runner.pool.wait_warm(5)  # a warm run's latency, not a refill backlog
+            for key, (fn, _runner) in cases.items():
+                for each in runners.values():  # a warm run's latency, not a refill backlog
+                    assert each.pool is not None
+                    each.pool.wait_warm(5)
+                time.sleep(0.002)
                 t0 = time.perf_counter()
                 fn()
                 times[key].append((time.perf_counter() - t0) * 1000)
