@@ -1,9 +1,12 @@
-"""The namespace backend: every layer of DESIGN.md, built per run, from Linux primitives.
+"""The namespace backend: every layer of DESIGN.md, built per sandbox, from Linux primitives.
 
-Parent side of a run, in order: take a slot (unique uid, cgroup name) → create the cgroup
-and set its limits → plan the child (paths resolved, seccomp compiled once per backend)
-→ fork the child as pid 1 of a new pid namespace → supervise → tear down (cgroup killed
-and removed, slot released) → decide the status.
+Parent side, in order: take a slot (unique uid, cgroup name) → create the cgroup and set
+its limits → plan the child (paths resolved, seccomp compiled once per backend) → the
+spawner forks the init as pid 1 of a new pid namespace → supervise → hand the teardown
+(wait for the init, remove the cgroup, release the slot) to the reaper → decide the status.
+
+``run`` does it all for one spec (cold). ``build`` stops once the sandbox is sealed and
+waiting (warm, for the pool); ``execute`` sends it one spec; ``discard`` throws it away.
 """
 
 from __future__ import annotations

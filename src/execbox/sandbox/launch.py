@@ -1,0 +1,138 @@
+"""How the sandbox's init starts the program (child side, after seccomp).
+
+Three ways, one per kind of sandbox: ``spawn`` (posix_spawn of argv: a cold sandbox or a
+warm one without a preloaded interpreter); ``start_zygote`` + ``send_go`` (an interpreter
+started while the sandbox was warm, then told what to run); ``fork_inprocess`` (a fork of
+the init itself, which was forked from a template interpreter). Each gives the program its
+own session, stdio on fds 0-2 and nothing else, default signals and an empty mask.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gc
+import json
+import os
+import signal
+import sys
+
+from execbox.sandbox import libc, rlimits
+
+ALL_SIGNALS = tuple(s for s in signal.valid_signals()
+                    if s not in (signal.SIGKILL, signal.SIGSTOP))
+_ZYGOTE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TZ": "UTC"}
+
+
+def spawn(argv: tuple[str, ...], env: dict[str, str], path: tuple[str, ...],
+          stdio: tuple[int, int, int]) -> int:
+    """posix_spawn argv (looked up in ``path`` unless absolute); closes our stdio ends."""
+    pid = os.posix_spawn(
+        resolve(argv[0], path), list(argv), env,
+        file_actions=[(os.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(stdio)],
+        setsid=True, setsigmask=(), setsigdef=ALL_SIGNALS,
+    )
+    for fd in stdio:
+        os.close(fd)
+    return pid
+
+
+def fork_inprocess(target: str, argv: tuple[str, ...], env: dict[str, str],
+                   limits: tuple[rlimits.Rlimit, ...], stdio: tuple[int, int, int]) -> int:
+    """Fork the init; the child becomes the program without exec'ing anything.
+
+    The child starts as a copy of this init, which is a copy of a template spawner that
+    held nothing but its interpreter and plans. Before the program's code runs it gets
+    what exec would have given it: its own session, stdio on fds 0-2 and nothing else,
+    default signals and an empty mask, the order's rlimits, garbage collection back on,
+    and a dumpable flag like any program's."""
+    module_name, _, function_name = target.partition(":")
+    function = getattr(sys.modules[module_name], function_name)  # preloaded by the template
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            for target_fd, fd in enumerate(stdio):
+                os.dup2(fd, target_fd)
+            os.closerange(3, 1 << 20)
+            for sig in ALL_SIGNALS:
+                try:
+                    signal.signal(sig, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
+            rlimits.apply(limits)
+            libc.prctl(libc.PR_SET_DUMPABLE, 1)
+            gc.freeze()  # the inherited objects: never scanned, so never copied
+            gc.enable()
+            function(list(argv), dict(env))
+        finally:
+            os._exit(127)
+    for fd in stdio:
+        os.close(fd)
+    return pid
+
+
+def start_zygote(argv: tuple[str, ...], path: tuple[str, ...],
+                 stdio: tuple[int, int, int]) -> tuple[int, int]:
+    """Start the preloaded interpreter now, on the run's stdio; return when it is loaded.
+
+    The zygote protocol: when loaded, write one byte to fd 4 and close it; then read one
+    JSON object from fd 3 until EOF — {"argv": [...], "env": {...}, "cwd": "...",
+    "rlimits": [[resource, soft, hard], ...]} — close it, lower its rlimits to those, set
+    its environment and directory, and run argv as if it had been started with it."""
+    go_r, go_w = _high_pipe()
+    ready_r, ready_w = _high_pipe()
+    pid = os.posix_spawn(
+        resolve(argv[0], path), list(argv), _ZYGOTE_ENV,
+        file_actions=[(os.POSIX_SPAWN_DUP2, fd, n)
+                      for n, fd in enumerate((*stdio, go_r, ready_w))],
+        setsid=True, setsigmask=(), setsigdef=ALL_SIGNALS,
+    )
+    for fd in (*stdio, go_r, ready_w):
+        os.close(fd)
+    loaded = os.read(ready_r, 1)  # b"" if it died while loading: the order then finds out
+    os.close(ready_r)
+    if not loaded:
+        raise RuntimeError("the preloaded interpreter exited while starting")
+    return pid, go_w
+
+
+def _high_pipe() -> tuple[int, int]:
+    """A pipe numbered above the zygote's 0-4, close-on-exec."""
+    r, w = os.pipe()
+    out = (fcntl.fcntl(r, fcntl.F_DUPFD_CLOEXEC, 10), fcntl.fcntl(w, fcntl.F_DUPFD_CLOEXEC, 10))
+    os.close(r)
+    os.close(w)
+    return out
+
+
+def send_go(go: int, argv: tuple[str, ...], env: dict[str, str], cwd: str,
+            limits: tuple[rlimits.Rlimit, ...]) -> None:
+    """Tell a zygote what to run (then it is the program)."""
+    message = json.dumps({
+        "argv": list(argv), "env": env, "cwd": cwd,
+        "rlimits": [[r.resource, r.soft, r.hard] for r in limits],
+    }).encode()
+    view = memoryview(message)
+    while view:
+        view = view[os.write(go, view):]
+    os.close(go)
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time a live process has used, in ns (the zygote is ours and dumpable)."""
+    fd = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY)
+    try:
+        return int(os.read(fd, 200).split()[0])
+    finally:
+        os.close(fd)
+
+
+def resolve(name: str, path: tuple[str, ...]) -> str:
+    if "/" in name:
+        return name
+    for d in path:
+        candidate = f"{d}/{name}"
+        if os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError(f"{name} not found in {':'.join(path)} inside the sandbox")
