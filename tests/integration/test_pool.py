@@ -25,7 +25,9 @@ PROBE = (
     "ps -e -o comm= 2>/dev/null | sort | tr '\\n' ' ' || ls /proc | grep -c '^[0-9]'; echo;"
     "env | sort | tr '\\n' ' '; echo;"
     "id -u;"
-    "touch /box/left_$$ /tmp/left_$$ /dev/shm/left_$$; (setsid sleep 30 &) ; export LEAK=1"
+    "cat /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg | grep -vc key;"
+    "touch /box/left_$$ /tmp/left_$$ /dev/shm/left_$$; mkdir -m 000 /box/locked;"
+    "ipcmk -M 4096 -S 1 -Q >/dev/null; (setsid sleep 30 &) ; export LEAK=1"
 )
 
 
@@ -44,17 +46,30 @@ def pool(backend):
     p.close()
 
 
-def test_no_state_crosses_runs(pool):
-    outputs = [pool.run("sh", SandboxSpec(argv=("/bin/sh", "-c", PROBE))).stdout.decode()
-               for _ in range(4)]
-    first = outputs[0].split("\n")
-    for out in outputs[1:]:
+@pytest.mark.parametrize("max_uses", [1, 3])
+def test_no_state_crosses_runs(backend, max_uses):
+    pool = WarmPool(backend, PoolSettings(min_warm=1, max_size=2, max_uses=max_uses,
+                                          cooldown_s=0.01), {"sh": Flavor()})
+    try:
+        outputs = []
+        for _ in range(6):
+            r = pool.run("sh", SandboxSpec(argv=("/bin/sh", "-c", PROBE)))
+            assert r.status is Status.OK, r
+            outputs.append(r.stdout.decode())
+        stats = pool.stats()["sh"]
+    finally:
+        pool.close()
+    for out in outputs:
         lines = out.split("\n")
-        assert lines[0] == first[0] == "", out  # /box, /tmp, /dev/shm: empty every time
+        assert lines[0] == "", out  # /box, /tmp, /dev/shm: empty every time
         assert "sleep" not in lines[1]  # the previous run's daemon is gone
         assert "LEAK" not in lines[2]
-    uids = {o.split("\n")[3] for o in outputs}
-    assert len(uids) >= 2  # sandboxes are not reused: their slots (uids) rotate
+        assert lines[4] == "0", out  # no System V IPC object left behind
+    uids = [o.split("\n")[3] for o in outputs]
+    if max_uses == 1:
+        assert len(set(uids)) >= 2 and stats["reused"] == 0
+    else:  # the same sandbox (uid) served several runs, wiped in between
+        assert stats["reused"] >= 2 and len(set(uids)) < len(uids)
 
 
 def test_warm_python_runs_and_refills(pool):
@@ -107,3 +122,23 @@ def test_limits_over_the_flavor_caps_are_refused(backend):
     box = backend.build(caps=Limits(memory_mb=64))
     with pytest.raises(SandboxSetupError, match="caps"):
         backend.execute(box, SandboxSpec(argv=("/bin/true",), limits=Limits(memory_mb=128)))
+
+
+@pytest.mark.parametrize("flavor", [
+    Flavor(zygote=PY),
+    Flavor(inprocess=("/usr/bin/python3", "execbox.languages.zygotes.python_zygote:run")),
+], ids=["exec", "fork"])
+def test_reused_python_sandboxes_start_clean(backend, flavor):
+    pool = WarmPool(backend, PoolSettings(min_warm=1, max_size=1, max_uses=3), {"py": flavor})
+    code = (b"import os, sys\n"
+            b"print(sorted(os.listdir('.')), 'seen' in globals(), input())\n"
+            b"open('mark', 'w').write('x')\nseen = 1\n")
+    try:
+        outs = [pool.run("py", SandboxSpec(argv=("/usr/bin/python3", "main.py"),
+                                           files=(SandboxFile("main.py", code),),
+                                           stdin=f"{i}\n".encode())).stdout
+                for i in range(5)]
+        assert pool.stats()["py"]["reused"] >= 2
+    finally:
+        pool.close()
+    assert outs == [f"['main.py'] False {i}\n".encode() for i in range(5)]

@@ -2,8 +2,11 @@
 
 A flavor says how its sandboxes are built: the runtime's read-only mounts, an optional
 preloaded interpreter (zygote) and the caps every request must fit in. The pool keeps
-``min_warm`` of each ready, builds replacements on a background thread, and hands each
-sandbox out once (max uses 1: it is destroyed after its run, so no state can cross runs).
+``min_warm`` of each ready and builds replacements on a background thread. By default a
+sandbox serves one run and is destroyed (max uses 1: no state can cross runs); with
+``max_uses`` N > 1 it serves up to N, its init killing every process and wiping the work
+dir, /tmp, /dev/shm and IPC objects between two, then waiting ``cooldown_s`` before it is
+handed out again.
 
 acquire: a warm box that is still healthy (its init alive, younger than ``max_age_s``);
     else, while the flavor is under ``max_size``, one built on the spot (a cold start);
@@ -32,9 +35,12 @@ class WarmBackend(Protocol):
 
     def build(self, mounts: tuple[BindMount, ...] = (), caps: Limits | None = None,
               zygote: tuple[str, ...] | None = None,
-              inprocess: tuple[str, str] | None = None) -> WarmSandbox: ...
+              inprocess: tuple[str, str] | None = None, max_uses: int = 1,
+              ) -> WarmSandbox: ...
 
     def execute(self, box: WarmSandbox, spec: SandboxSpec) -> StageResult: ...
+
+    def recycle(self, box: WarmSandbox) -> None: ...
 
     def discard(self, box: WarmSandbox) -> None: ...
 
@@ -55,14 +61,14 @@ class Flavor:
 class PoolSettings:
     min_warm: int = 1  # per flavor, kept ready
     max_size: int = 8  # per flavor, warm + busy
-    max_uses: int = 1  # runs per sandbox; only 1 is supported (fresh sandbox every run)
+    max_uses: int = 1  # runs per sandbox (1: a fresh sandbox every run)
+    cooldown_s: float = 0.0  # pause between two runs of one sandbox (max_uses > 1)
     max_age_s: float = 600.0  # older warm boxes are rebuilt (health check on acquire)
     acquire_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.max_uses != 1:
-            raise SandboxSetupError("max_uses > 1 is not supported yet: every run gets a "
-                                    "fresh sandbox")
+        if self.max_uses < 1 or self.cooldown_s < 0:
+            raise SandboxSetupError("max_uses must be at least 1 and cooldown_s >= 0")
         if self.min_warm < 0 or self.max_size < 1 or self.min_warm > self.max_size:
             raise SandboxSetupError("need 0 <= min_warm <= max_size and max_size >= 1")
 
@@ -75,19 +81,22 @@ class _Counters:
     misses: int = 0  # runs that had to build one on the spot
     discarded: int = 0  # unhealthy or surplus sandboxes destroyed
     recycled: int = 0  # runs retried on a fresh sandbox after a failure
+    reused: int = 0  # sandboxes wiped and made ready for another run
 
 
 @dataclass(slots=True)
 class _FlavorState:
     flavor: Flavor
     warm: deque[WarmSandbox] = field(default_factory=deque)
+    used: deque[WarmSandbox] = field(default_factory=deque)  # to wipe for another run
+    cooling: list[tuple[float, WarmSandbox]] = field(default_factory=list)
     busy: int = 0
     building: int = 0
     counters: _Counters = field(default_factory=_Counters)
 
     @property
     def size(self) -> int:
-        return len(self.warm) + self.busy + self.building
+        return len(self.warm) + len(self.used) + len(self.cooling) + self.busy + self.building
 
 
 class WarmPool:
@@ -113,10 +122,13 @@ class WarmPool:
                 return self._backend.execute(box, spec)
             except SandboxSetupError:
                 state.counters.recycled += 1
-                return self._backend.execute(self._build(state.flavor), spec)
+                box = self._build(state.flavor)
+                return self._backend.execute(box, spec)
         finally:
             with self._cond:
                 state.busy -= 1
+                if box.reusable and not self._closed:
+                    state.used.append(box)  # the refiller waits for its wipe
                 self._cond.notify_all()
 
     def wait_warm(self, timeout_s: float = 30.0) -> bool:
@@ -142,9 +154,12 @@ class WarmPool:
             self._cond.notify_all()
         self._refiller.join()
         with self._cond:
-            boxes = [b for s in self._states.values() for b in s.warm]
+            boxes = [b for s in self._states.values()
+                     for b in (*s.warm, *s.used, *(box for _, box in s.cooling))]
             for s in self._states.values():
                 s.warm.clear()
+                s.used.clear()
+                s.cooling.clear()
         for box in boxes:
             self._backend.discard(box)
 
@@ -185,7 +200,39 @@ class WarmPool:
         return not exited
 
     def _build(self, flavor: Flavor) -> WarmSandbox:
-        return self._backend.build(flavor.mounts, flavor.caps, flavor.zygote, flavor.inprocess)
+        return self._backend.build(flavor.mounts, flavor.caps, flavor.zygote, flavor.inprocess,
+                                   self.settings.max_uses)
+
+    def _reuse(self) -> bool:
+        """Under the lock: move cooled boxes to warm; wipe one used box (lock released
+        meanwhile). True if there was work."""
+        now = time.monotonic()
+        for state in self._states.values():
+            due = [b for t, b in state.cooling if t <= now]
+            state.cooling = [(t, b) for t, b in state.cooling if t > now]
+            state.warm.extend(due)
+            if due:
+                self._cond.notify_all()
+        used = next((s for s in self._states.values() if s.used), None)
+        if used is None:
+            return False
+        state = used
+        box = state.used.popleft()
+        state.building += 1
+        self._cond.release()
+        try:
+            self._backend.recycle(box)
+            ok = True
+        except SandboxError:
+            ok = False
+        finally:
+            self._cond.acquire()
+            state.building -= 1
+        if ok:
+            state.counters.reused += 1
+            state.cooling.append((time.monotonic() + self.settings.cooldown_s, box))
+        self._cond.notify_all()
+        return True
 
     def _refill_loop(self) -> None:
         while True:
@@ -194,11 +241,15 @@ class WarmPool:
                 while todo is None:
                     if self._closed:
                         return
+                    if self._reuse():
+                        continue
                     todo = next((s for s in self._states.values()
                                  if len(s.warm) + s.building < self.settings.min_warm
                                  and s.size < self.settings.max_size), None)
                     if todo is None:
-                        self._cond.wait(1.0)
+                        cooling = [t for s in self._states.values() for t, _ in s.cooling]
+                        wait = min(cooling) - time.monotonic() if cooling else 1.0
+                        self._cond.wait(min(max(wait, 0.001), 1.0))
                 todo.building += 1
             try:
                 box: WarmSandbox | None = self._build(todo.flavor)

@@ -23,6 +23,8 @@ import gc
 import os
 import resource
 import signal
+import socket
+import stat
 import time
 from dataclasses import dataclass
 from typing import NoReturn
@@ -47,7 +49,6 @@ _RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
 
 @dataclass(frozen=True, slots=True)
 class ChildFds:
-    stdin: int  # read end
     stdout: int  # write end
     stderr: int  # write end
     status: int  # write end of the status pipe
@@ -64,6 +65,7 @@ class RunOrder:
     rlimits: tuple[rlimits.Rlimit, ...]  # at most the plan's (an unprivileged init can lower)
     collect: tuple[str, ...]
     collect_max_bytes: int
+    stdin: bytes = b""  # becomes the program's fd 0 (a memfd: a regular, seekable file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class ChildPlan:
     # "module:function" of the spawner's interpreter that runs the order in a fork of the
     # init instead of an exec: function(argv, env) never returns (a template spawner)
     inprocess: str | None = None
+    max_uses: int = 1  # a warm sandbox runs this many orders, wiped clean between them
 
 
 class _Progress:
@@ -101,15 +104,23 @@ def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
     progress = _Progress()
     try:
         prepare(plan, fds, progress)
-        zygote = (launch.start_zygote(plan.zygote, plan.path, (fds.stdin, fds.stdout, fds.stderr))
-                  if plan.zygote else None)
-        order = plan.order
-        if order is None:
+        if plan.order is not None:  # cold: the order came with the plan
+            serve(plan, plan.order, fds, progress, None, last=True)
+            os._exit(0)
+        for use in range(plan.max_uses):
+            if use:
+                progress.at("reset")
+                _wipe()
+            zygote = (launch.start_zygote(plan.zygote, plan.path, (fds.stdout, fds.stderr))
+                      if plan.zygote else None)
             progress.at("ready")
             protocol.send(fds.status, protocol.READY, {"marks": progress.marks})
-            order = protocol.read_order(fds.control)
-            os.close(fds.control)
-        serve(plan, order, fds, progress, zygote)
+            try:
+                order = protocol.read_order(fds.control)
+            except EOFError:  # the backend does not want this sandbox any more
+                os._exit(0)
+            serve(plan, order, fds, progress, zygote, last=use == plan.max_uses - 1)
+        os._exit(0)
     except BaseException as exc:
         try:
             protocol.send(fds.status, protocol.ERROR, {
@@ -129,8 +140,8 @@ def prepare(plan: ChildPlan, fds: ChildFds, progress: _Progress) -> None:
         # starts); the backend promotes the box back to normal scheduling when it is used
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the spawner died: so does the box
-    _close_other_fds(tuple(fd for fd in (fds.stdin, fds.stdout, fds.stderr, fds.status,
-                                         fds.control) if fd >= 0))
+    _close_other_fds(tuple(fd for fd in (fds.stdout, fds.stderr, fds.status, fds.control)
+                           if fd >= 0))
     for sig in _RESET_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     progress.at("cgroup")
@@ -156,26 +167,29 @@ def prepare(plan: ChildPlan, fds: ChildFds, progress: _Progress) -> None:
 
 
 def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
-          zygote: tuple[int, int] | None = None) -> NoReturn:
+          zygote: tuple[int, socket.socket] | None, last: bool) -> None:
     """One run: files in, the program as pid 2, reap, kill the rest, files out, report."""
     progress.at("files")
     mounts.write_files(BOX_DIR, order.files)
+    stdin = _memfd(order.stdin)
     progress.at("spawn")
     os.chdir(BOX_DIR)
-    cpu_offset_ns = 0
-    stdio = (fds.stdin, fds.stdout, fds.stderr)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_offset_ns = int((before.ru_utime + before.ru_stime) * 1e9)  # earlier runs' time
+    stdio = (stdin, fds.stdout, fds.stderr)
     if plan.inprocess is not None:
         start = time.monotonic_ns()
         pid = launch.fork_inprocess(plan.inprocess, order.argv, order.env, order.rlimits, stdio)
     elif zygote is None:
-        rlimits.apply(order.rlimits)
         start = time.monotonic_ns()
-        pid = launch.spawn(order.argv, order.env, plan.path, stdio)
+        pid = launch.spawn(order.argv, order.env, plan.path, stdio, order.rlimits,
+                           keep_limits=not last)
     else:
         pid, go = zygote
-        cpu_offset_ns = launch.cpu_ns(pid)  # the interpreter's start-up is not the program's
+        cpu_offset_ns += launch.cpu_ns(pid)  # the interpreter's start-up is not the program's
         start = time.monotonic_ns()
-        launch.send_go(go, order.argv, order.env, BOX_DIR, order.rlimits)
+        launch.send_go(go, order.argv, order.env, BOX_DIR, order.rlimits, stdin)
+    os.close(stdin)
     progress.at("started")
     protocol.send(fds.status, protocol.STARTED, {"pid": pid, "marks": progress.marks})
     progress.at("wait")
@@ -190,7 +204,41 @@ def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
         "wall_ns": wall_ns,
         "files": names,
     }, b"".join(blobs))
-    os._exit(0)
+
+
+def _memfd(data: bytes) -> int:
+    """The program's stdin: an anonymous file holding ``data``, read from the start."""
+    fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _wipe() -> None:
+    """Between two runs of a reused sandbox: nothing of the last one may remain. Its
+    processes are dead (killed and reaped); its files go, and its System V IPC objects."""
+    for top in (BOX_DIR, "/tmp", "/dev/shm"):
+        for entry in os.listdir(top):
+            _remove(os.path.join(top, entry))
+    for kind, remove in (("shm", libc.shm_remove), ("sem", libc.sem_remove),
+                         ("msg", libc.msg_remove)):
+        with open(f"/proc/sysvipc/{kind}") as f:
+            next(f)
+            for line in f:
+                remove(int(line.split()[1]))
+
+
+def _remove(path: str) -> None:
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode):
+        os.chmod(path, 0o700)  # a program may have left it unreadable; it is the owner
+        for entry in os.listdir(path):
+            _remove(os.path.join(path, entry))
+        os.rmdir(path)
+    else:
+        os.unlink(path)
 
 
 def _close_other_fds(keep: tuple[int, ...]) -> None:

@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import signal
+import socket
 import sys
 
 from execbox.sandbox import libc, rlimits
@@ -24,16 +25,44 @@ _ZYGOTE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TZ":
 
 
 def spawn(argv: tuple[str, ...], env: dict[str, str], path: tuple[str, ...],
-          stdio: tuple[int, int, int]) -> int:
-    """posix_spawn argv (looked up in ``path`` unless absolute); closes our stdio ends."""
-    pid = os.posix_spawn(
-        resolve(argv[0], path), list(argv), env,
-        file_actions=[(os.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(stdio)],
-        setsid=True, setsigmask=(), setsigdef=ALL_SIGNALS,
-    )
-    for fd in stdio:
-        os.close(fd)
+          stdio: tuple[int, int, int], limits: tuple[rlimits.Rlimit, ...],
+          keep_limits: bool) -> int:
+    """Start argv (looked up in ``path`` unless absolute) under ``limits``.
+
+    The fast way, posix_spawn, can only pass on the init's own rlimits, which the init
+    (unprivileged) can never raise again: fine for its last run. ``keep_limits`` (a reused
+    sandbox with runs to come) forks instead and lowers them in the child only."""
+    executable = resolve(argv[0], path)
+    if not keep_limits:
+        rlimits.apply(limits)
+        return os.posix_spawn(
+            executable, list(argv), env,
+            file_actions=[(os.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(stdio)],
+            setsid=True, setsigmask=(), setsigdef=ALL_SIGNALS,
+        )
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _become_program(stdio, limits)
+            os.execve(executable, list(argv), env)  # noqa: S606 - an argv, never a shell
+        finally:
+            os._exit(127)
     return pid
+
+
+def _become_program(stdio: tuple[int, ...], limits: tuple[rlimits.Rlimit, ...]) -> None:
+    """In a fork of the init: what exec would give a program, and its own limits."""
+    os.setsid()
+    for target_fd, fd in enumerate(stdio):
+        os.dup2(fd, target_fd)
+    os.closerange(3, 1 << 20)
+    for sig in ALL_SIGNALS:
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    rlimits.apply(limits)
 
 
 def fork_inprocess(target: str, argv: tuple[str, ...], env: dict[str, str],
@@ -50,51 +79,44 @@ def fork_inprocess(target: str, argv: tuple[str, ...], env: dict[str, str],
     pid = os.fork()
     if pid == 0:
         try:
-            os.setsid()
-            for target_fd, fd in enumerate(stdio):
-                os.dup2(fd, target_fd)
-            os.closerange(3, 1 << 20)
-            for sig in ALL_SIGNALS:
-                try:
-                    signal.signal(sig, signal.SIG_DFL)
-                except (OSError, ValueError):
-                    pass
-            signal.pthread_sigmask(signal.SIG_SETMASK, ())
-            rlimits.apply(limits)
+            _become_program(stdio, limits)
             libc.prctl(libc.PR_SET_DUMPABLE, 1)
             gc.freeze()  # the inherited objects: never scanned, so never copied
             gc.enable()
             function(list(argv), dict(env))
         finally:
             os._exit(127)
-    for fd in stdio:
-        os.close(fd)
     return pid
 
 
 def start_zygote(argv: tuple[str, ...], path: tuple[str, ...],
-                 stdio: tuple[int, int, int]) -> tuple[int, int]:
-    """Start the preloaded interpreter now, on the run's stdio; return when it is loaded.
+                 output: tuple[int, int]) -> tuple[int, socket.socket]:
+    """Start the preloaded interpreter now, on the run's stdout and stderr; return when it
+    is loaded.
 
-    The zygote protocol: when loaded, write one byte to fd 4 and close it; then read one
-    JSON object from fd 3 until EOF — {"argv": [...], "env": {...}, "cwd": "...",
-    "rlimits": [[resource, soft, hard], ...]} — close it, lower its rlimits to those, set
-    its environment and directory, and run argv as if it had been started with it."""
-    go_r, go_w = _high_pipe()
+    The zygote protocol: when loaded, write one byte to fd 4 and close it; then receive on
+    the unix socket fd 3 one JSON object until EOF — {"argv": [...], "env": {...},
+    "cwd": "...", "rlimits": [[resource, soft, hard], ...]} — with the run's stdin attached
+    (SCM_RIGHTS; make it fd 0), lower its rlimits to those, set its environment and
+    directory, and run argv as if it had been started with it."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    go = fcntl.fcntl(theirs.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
+    theirs.close()
     ready_r, ready_w = _high_pipe()
+    null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     pid = os.posix_spawn(
         resolve(argv[0], path), list(argv), _ZYGOTE_ENV,
         file_actions=[(os.POSIX_SPAWN_DUP2, fd, n)
-                      for n, fd in enumerate((*stdio, go_r, ready_w))],
+                      for n, fd in enumerate((null, *output, go, ready_w))],
         setsid=True, setsigmask=(), setsigdef=ALL_SIGNALS,
     )
-    for fd in (*stdio, go_r, ready_w):
+    for fd in (null, go, ready_w):
         os.close(fd)
     loaded = os.read(ready_r, 1)  # b"" if it died while loading: the order then finds out
     os.close(ready_r)
     if not loaded:
         raise RuntimeError("the preloaded interpreter exited while starting")
-    return pid, go_w
+    return pid, ours
 
 
 def _high_pipe() -> tuple[int, int]:
@@ -106,17 +128,16 @@ def _high_pipe() -> tuple[int, int]:
     return out
 
 
-def send_go(go: int, argv: tuple[str, ...], env: dict[str, str], cwd: str,
-            limits: tuple[rlimits.Rlimit, ...]) -> None:
-    """Tell a zygote what to run (then it is the program)."""
+def send_go(go: socket.socket, argv: tuple[str, ...], env: dict[str, str], cwd: str,
+            limits: tuple[rlimits.Rlimit, ...], stdin: int) -> None:
+    """Tell a zygote what to run, and hand it its stdin (then it is the program)."""
     message = json.dumps({
         "argv": list(argv), "env": env, "cwd": cwd,
         "rlimits": [[r.resource, r.soft, r.hard] for r in limits],
     }).encode()
-    view = memoryview(message)
-    while view:
-        view = view[os.write(go, view):]
-    os.close(go)
+    socket.send_fds(go, [message[:1]], [stdin])
+    go.sendall(message[1:])
+    go.close()
 
 
 def cpu_ns(pid: int) -> int:

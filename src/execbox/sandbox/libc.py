@@ -152,3 +152,19 @@ def close_range_cloexec(first: int) -> None:
     """Mark every descriptor >= first close-on-exec (Linux 5.11+)."""
     _check(_libc.syscall(_SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
                          ctypes.c_uint(CLOSE_RANGE_CLOEXEC)))
+
+
+_IPC_RMID = 0
+
+
+def shm_remove(shmid: int) -> None:
+    """Remove a System V shared memory segment (ours: the same uid)."""
+    _check(_libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(_IPC_RMID), None))
+
+
+def sem_remove(semid: int) -> None:
+    _check(_libc.semctl(ctypes.c_int(semid), ctypes.c_int(0), ctypes.c_int(_IPC_RMID)))
+
+
+def msg_remove(msqid: int) -> None:
+    _check(_libc.msgctl(ctypes.c_int(msqid), ctypes.c_int(_IPC_RMID), None))

@@ -15,8 +15,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
 
 from execbox.errors import SandboxSetupError, SandboxUnavailable
 from execbox.sandbox import (
@@ -29,7 +28,7 @@ from execbox.sandbox import (
     rlimits,
     seccomp,
 )
-from execbox.sandbox.cgroups import Cgroup, CgroupDriver, detect
+from execbox.sandbox.cgroups import Cgroup, CgroupDriver, CgroupStats, detect
 from execbox.sandbox.reaper import Leftover, Reaper
 from execbox.sandbox.spawner import Spawner
 from execbox.sandbox.spec import BindMount, SandboxSettings, SandboxSpec
@@ -78,12 +77,13 @@ class NamespaceBackend:
         """Cold: build a sandbox for this spec alone, run it, tear it down."""
         limits = spec.limits
         box = self._start(spec.mounts, limits, order=self._order(spec, limits))
-        return self._finish(box, spec, frames=None)
+        box.uses = 1  # its only one
+        return self._finish(box, spec, None)
 
     def build(self, mounts: tuple[BindMount, ...] = (), caps: Limits | None = None,
               zygote: tuple[str, ...] | None = None,
-              inprocess: tuple[str, str] | None = None) -> WarmSandbox:
-        """Warm: a sandbox built ahead of demand, sealed and waiting for one order.
+              inprocess: tuple[str, str] | None = None, max_uses: int = 1) -> WarmSandbox:
+        """Warm: a sandbox built ahead of demand, sealed and waiting for an order.
 
         ``mounts`` are the runtime's extra read-only paths (a run's spec must name the same);
         ``caps`` bound every limit a later order may ask for (rlimits are set to them now,
@@ -92,9 +92,12 @@ class NamespaceBackend:
         (see ``child._start_zygote`` for its protocol); ``inprocess`` is (interpreter,
         "module:function"): the init is forked from a template spawner running that
         interpreter with the module loaded, and the program runs in a fork of the init
-        (no exec, no interpreter start-up; see ``child._fork_inprocess``)."""
+        (no exec, no interpreter start-up; see ``launch.fork_inprocess``); ``max_uses``
+        runs may use it, its init wiping the work dir, /tmp, /dev/shm and IPC objects and
+        killing every process between two (``recycle`` waits for that)."""
         caps = caps or Limits()
-        box = self._start(mounts, caps, order=None, zygote=zygote, inprocess=inprocess)
+        box = self._start(mounts, caps, order=None, zygote=zygote, inprocess=inprocess,
+                          max_uses=max_uses)
         try:
             box.frames = wait_ready(box.pidfd, box.pipes.status,
                                     self.settings.setup_timeout_ms / 1000)
@@ -104,7 +107,9 @@ class NamespaceBackend:
         return box
 
     def execute(self, box: WarmSandbox, spec: SandboxSpec) -> StageResult:
-        """Run ``spec`` in a warm sandbox from ``build``; the sandbox is used up."""
+        """Run ``spec`` in a warm sandbox from ``build`` (or ``recycle``). Afterwards
+        ``box.reusable`` says whether it may serve another run (after ``recycle``);
+        otherwise it is already being torn down."""
         if spec.mounts != box.mounts:
             self.discard(box)
             raise SandboxSetupError("a warm sandbox runs only specs with the mounts it was "
@@ -115,18 +120,29 @@ class NamespaceBackend:
             self.discard(box)
             raise SandboxSetupError(f"limits over the warm sandbox's caps: {', '.join(over)}")
         try:
-            for pid in box.cgroup.procs():  # built at SCHED_IDLE: now it is a request
-                os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+            if box.uses == 0:
+                for pid in box.cgroup.procs():  # built at SCHED_IDLE: now it is a request
+                    os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
             box.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
             box.cgroup.reset_peak()
+            before = box.cgroup.stats() if box.uses else None  # counters of earlier runs
             baseline = box.cgroup.memory_usage_bytes()
             protocol.send_order(box.pipes.control, self._order(spec, limits))
-            os.close(box.pipes.control)
-            box.pipes.control = -1
+            box.uses += 1
         except BaseException:
             self.discard(box)
             raise
-        return self._finish(box, spec, frames=box.frames, memory_baseline=baseline)
+        return self._finish(box, spec, box.frames, baseline, before)
+
+    def recycle(self, box: WarmSandbox) -> None:
+        """Wait until a reusable sandbox has wiped itself and is ready for its next run;
+        SandboxSetupError (and the sandbox discarded) if it does not get there."""
+        try:
+            box.frames = wait_ready(box.pidfd, box.pipes.status,
+                                    self.settings.setup_timeout_ms / 1000)
+        except BaseException:
+            self.discard(box)
+            raise
 
     def discard(self, box: WarmSandbox) -> None:
         """Kill an unused (or failed) sandbox and tear it down off the request path."""
@@ -134,13 +150,19 @@ class NamespaceBackend:
             signal.pidfd_send_signal(box.pidfd, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        box.pipes.close()
-        self._reaper.submit(Leftover(box.pidfd, box.cgroup,
-                                     partial(self._slots.release, box.slot)))
+        box.reusable = False
+        self._tear_down(box)
+
+    def _tear_down(self, box: WarmSandbox) -> None:
+        def done() -> None:
+            box.pipes.close()
+            self._slots.release(box.slot)
+
+        self._reaper.submit(Leftover(box.pidfd, box.cgroup, done))
 
     def _start(self, extra: tuple[BindMount, ...], limits: Limits,
                order: child.RunOrder | None, zygote: tuple[str, ...] | None = None,
-               inprocess: tuple[str, str] | None = None) -> WarmSandbox:
+               inprocess: tuple[str, str] | None = None, max_uses: int = 1) -> WarmSandbox:
         """Slot, cgroup, plan, pipes and the init forked by the spawner."""
         slot = self._slots.acquire()
         cgroup: Cgroup | None = None
@@ -155,10 +177,10 @@ class NamespaceBackend:
                 hostname=s.hostname, root=root,
                 rlimits=rlimits.plan(limits, s.open_files, s.stack_mb),
                 last_cap=self._last_cap, seccomp_bpf=self._bpf, order=order, zygote=zygote,
-                inprocess=inprocess[1] if inprocess else None)
+                inprocess=inprocess[1] if inprocess else None, max_uses=max_uses)
             spawner = self._template(*inprocess) if inprocess else self._spawner
             parent_ends, child_ends = pipes_for_child(warm=order is None)
-            for fd in child_ends[:3]:  # the program's stdio is its own: /dev/stdin reopens
+            for fd in child_ends[:2]:  # the program's stdio is its own: /dev/stdout reopens
                 os.fchown(fd, slot.uid, slot.gid)
             try:
                 _, pidfd = spawner.spawn(plan, child_ends)
@@ -174,7 +196,7 @@ class NamespaceBackend:
             self._slots.release(slot)
             raise
         return WarmSandbox(slot=slot, cgroup=cgroup, pidfd=pidfd, pipes=parent_ends,
-                           mounts=extra, caps=limits, zygote=zygote)
+                           mounts=extra, caps=limits, zygote=zygote, max_uses=max_uses)
 
     def _template(self, interpreter: str, target: str) -> Spawner:
         """The template spawner for (interpreter, module:function), started once."""
@@ -191,19 +213,27 @@ class NamespaceBackend:
         return child.RunOrder(
             argv=spec.argv, env={"PATH": s.path_env, **BASE_ENV, **spec.env},
             files=spec.files, rlimits=rlimits.plan(limits, s.open_files, s.stack_mb),
-            collect=spec.collect, collect_max_bytes=spec.collect_max_bytes)
+            collect=spec.collect, collect_max_bytes=spec.collect_max_bytes, stdin=spec.stdin)
 
     def _finish(self, box: WarmSandbox, spec: SandboxSpec,
-                frames: protocol.FrameReader | None, memory_baseline: int = 0) -> StageResult:
-        """Supervise the run; hand the teardown to the reaper; decide the status."""
+                frames: protocol.FrameReader | None, memory_baseline: int = 0,
+                before: CgroupStats | None = None) -> StageResult:
+        """Supervise the run; tear down unless reusable; decide the status."""
+        box.reusable = False
         try:
-            raw = supervise(box.pidfd, box.pipes, spec.stdin, spec.limits, box.cgroup,
+            raw = supervise(box.pidfd, box.pipes, spec.limits, box.cgroup,
                             self.settings.setup_timeout_ms / 1000, frames, memory_baseline)
-            raw.stats = box.cgroup.stats()
+            stats = box.cgroup.stats()
+            if before is not None:  # a reused cgroup: only this run's events count
+                stats = replace(stats, oom_kills=stats.oom_kills - before.oom_kills,
+                                pids_max_hits=stats.pids_max_hits - before.pids_max_hits)
+            raw.stats = stats
+            box.reusable = (box.uses < box.max_uses and raw.frames.complete
+                            and raw.killed_for is None)
         finally:
-            # the init's exit and the cgroup's removal happen off the request path
-            self._reaper.submit(Leftover(box.pidfd, box.cgroup,
-                                         partial(self._slots.release, box.slot)))
+            box.frames = None
+            if not box.reusable:  # the init's exit, the cgroup's removal: off the path
+                self._tear_down(box)
         result = outcome.decide(raw, spec.limits)
         if spec.collect:
             result.files = _split_files(raw.frames.first(protocol.EXIT), raw.frames.tail)
@@ -223,6 +253,9 @@ class WarmSandbox:
     zygote: tuple[str, ...] | None = None
     frames: protocol.FrameReader | None = None
     built_at: float = field(default_factory=time.monotonic)
+    max_uses: int = 1
+    uses: int = 0
+    reusable: bool = False
 
     @property
     def uid(self) -> int:

@@ -25,7 +25,7 @@ from execbox.sandbox.cgroups import Cgroup
 class Leftover:
     init_pidfd: int  # readable once the init has exited; closed here
     cgroup: Cgroup
-    release: Callable[[], None]  # frees the slot (uid) once the cgroup is gone
+    release: Callable[[], None]  # closes its pipes and frees its slot once the cgroup is gone
 
 
 class Reaper:

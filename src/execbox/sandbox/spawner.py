@@ -8,8 +8,8 @@ stays single-threaded, and forks in about half the time.
 
 Wire protocol over a unix stream socket (the spawner trusts its one peer, the backend
 that started it):
-    request: 8-byte length + pickled ChildPlan, with 4 or 5 descriptors attached (the
-             child's stdin, stdout, stderr and status pipe ends, and a warm one's order pipe)
+    request: 8-byte length + pickled ChildPlan, with 3 or 4 descriptors attached (the
+             child's stdout, stderr and status pipe ends, and a warm one's order pipe)
     reply:   8-byte pid of the init, with its pidfd attached (pid reuse cannot fool a pidfd)
 The spawner reaps its children itself; the backend watches them through the pidfds. When
 the backend goes away (closed or killed: the socket reaches EOF) the spawner kills every
@@ -128,7 +128,7 @@ def serve(sock: socket.socket) -> None:
         if sock not in ready:
             continue
         try:
-            head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 5, socket.MSG_CMSG_CLOEXEC)
+            head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 4, socket.MSG_CMSG_CLOEXEC)
         except OSError:
             head = b""
         if not head:  # the backend is gone (closed, or killed): take every sandbox down
@@ -140,8 +140,8 @@ def serve(sock: socket.socket) -> None:
         pid = forker.fork()
         if pid == 0:
             sock.close()
-            child.main(plan, ChildFds(stdin=fds[0], stdout=fds[1], stderr=fds[2],
-                                      status=fds[3], control=fds[4] if len(fds) > 4 else -1))
+            child.main(plan, ChildFds(stdout=fds[0], stderr=fds[1], status=fds[2],
+                                      control=fds[3] if len(fds) > 3 else -1))
         live.add(pid)
         for fd in fds:
             os.close(fd)

@@ -1,6 +1,6 @@
-"""The host's side of one run: feed stdin, collect capped output, enforce wall and CPU time.
+"""The host's side of one run: collect capped output, enforce wall and CPU time.
 
-One thread, one ``selectors`` loop over the status pipe, stdout, stderr and stdin. Killing
+One thread, one ``selectors`` loop over the status pipe, stdout and stderr. Killing
 means SIGKILL to the sandbox's init: as pid 1 of the sandbox's pid namespace its death
 makes the kernel kill every other process in it (daemons, setsid, double forks); the
 cgroup sweep after the run is the second line.
@@ -33,11 +33,10 @@ class Pipes:
     status: int
     stdout: int
     stderr: int
-    stdin: int
     control: int = -1  # write end of the order pipe (warm sandboxes only)
 
     def close(self) -> None:
-        for fd in (self.status, self.stdout, self.stderr, self.stdin, self.control):
+        for fd in (self.status, self.stdout, self.stderr, self.control):
             if fd >= 0:
                 try:
                     os.close(fd)
@@ -66,11 +65,11 @@ class RawOutcome:
 
 
 def pipes_for_child(warm: bool = False) -> tuple[Pipes, tuple[int, ...]]:
-    """(parent ends, child ends: stdin-read, stdout-write, stderr-write, status-write
-    and, for a warm sandbox, order-read)."""
-    status, stdout, stderr, stdin = (_pipe() for _ in range(4))
-    parent = Pipes(status=status[0], stdout=stdout[0], stderr=stderr[0], stdin=stdin[1])
-    ends: tuple[int, ...] = (stdin[0], stdout[1], stderr[1], status[1])
+    """(parent ends, child ends: stdout-write, stderr-write, status-write and, for a warm
+    sandbox, order-read). Stdin is no pipe: the init makes it from the order (a memfd)."""
+    status, stdout, stderr = (_pipe() for _ in range(3))
+    parent = Pipes(status=status[0], stdout=stdout[0], stderr=stderr[0])
+    ends: tuple[int, ...] = (stdout[1], stderr[1], status[1])
     if warm:
         control = _pipe()
         parent.control = control[1]
@@ -89,24 +88,19 @@ def _pipe() -> tuple[int, int]:
 
 
 def supervise(
-    init_pidfd: int, pipes: Pipes, stdin: bytes, limits: Limits, cgroup: Cgroup,
-    setup_timeout_s: float, frames: protocol.FrameReader | None = None,
-    memory_baseline: int = 0,
+    init_pidfd: int, pipes: Pipes, limits: Limits, cgroup: Cgroup, setup_timeout_s: float,
+    frames: protocol.FrameReader | None = None, memory_baseline: int = 0,
 ) -> RawOutcome:
-    """Run to the end. ``frames`` holds what the status pipe already said (a warm box's
-    READY); the pipes are closed on return, except the order pipe (the caller's)."""
+    """Run to the end: until the init's report is whole (then whatever is still in the
+    output pipes is read: every writer is dead by then), or until the pipes close. No
+    descriptor is closed here: a reusable sandbox keeps them for its next run.
+    ``frames`` holds what the status pipe already said (a warm box's READY)."""
     raw = RawOutcome(frames=frames or protocol.FrameReader(), memory_baseline=memory_baseline)
     sel = selectors.DefaultSelector()
     sinks = {pipes.stdout: (raw.stdout, "stdout"), pipes.stderr: (raw.stderr, "stderr")}
     for fd in (pipes.status, pipes.stdout, pipes.stderr):
+        os.set_blocking(fd, False)
         sel.register(fd, selectors.EVENT_READ)
-    stdin_view = memoryview(stdin)
-    if stdin_view:
-        os.set_blocking(pipes.stdin, False)
-        sel.register(pipes.stdin, selectors.EVENT_WRITE)
-    else:
-        os.close(pipes.stdin)
-    reading = 3
     now = time.monotonic()
     deadline = now + setup_timeout_s
     next_poll = now + _CPU_POLL_S
@@ -121,8 +115,16 @@ def supervise(
             pass
         deadline = time.monotonic() + _AFTER_KILL_S
 
+    def take(fd: int, data: bytes) -> None:
+        buf, name = sinks[fd]
+        room = limits.output_bytes - len(buf)
+        buf += data[:max(room, 0)]
+        if len(data) > room:
+            setattr(raw, f"{name}_truncated", True)
+            kill("output")
+
     try:
-        while reading:
+        while sel.get_map() and not raw.frames.complete:
             now = time.monotonic()
             if now >= deadline:
                 if raw.killed_for is not None:  # killed, yet the pipes stay open
@@ -138,48 +140,35 @@ def supervise(
             timeout = min(deadline, next_poll) - now
             for key, _ in sel.select(max(timeout, 0)):
                 fd = key.fd
-                if fd == pipes.stdin:
-                    try:
-                        stdin_view = stdin_view[os.write(fd, stdin_view[:_READ]):]
-                    except (BrokenPipeError, BlockingIOError) as exc:
-                        if isinstance(exc, BlockingIOError):
-                            continue
-                        stdin_view = stdin_view[:0]
-                    if not stdin_view:
-                        sel.unregister(fd)
-                        os.close(fd)
+                try:
+                    data = os.read(fd, _READ)
+                except BlockingIOError:
                     continue
-                data = os.read(fd, _READ)
                 if not data:
                     sel.unregister(fd)
-                    os.close(fd)
-                    reading -= 1
                     continue
-                if fd == pipes.status:
-                    raw.frames.feed(data)
-                    if raw.started_at is None and raw.frames.first(protocol.STARTED):
-                        _on_started(raw, cgroup)
-                        deadline = raw.started_at + limits.wall_time_ms / 1000  # type: ignore[operator]
-                    if raw.frames.complete:
-                        # the report is whole: the init's own exit (unmapping its memory,
-                        # its namespaces) is the reaper's to wait for, not the caller's
-                        sel.unregister(fd)
-                        os.close(fd)
-                        reading -= 1
+                if fd != pipes.status:
+                    take(fd, data)
                     continue
-                buf, name = sinks[fd]
-                room = limits.output_bytes - len(buf)
-                buf += data[:max(room, 0)]
-                if len(data) > room:
-                    setattr(raw, f"{name}_truncated", True)
-                    kill("output")
+                raw.frames.feed(data)
+                if raw.started_at is None and raw.frames.first(protocol.STARTED):
+                    _on_started(raw, cgroup)
+                    deadline = raw.started_at + limits.wall_time_ms / 1000  # type: ignore[operator]
+        if raw.frames.complete:  # every writer is dead: what is left in the pipes is all
+            for fd in (pipes.stdout, pipes.stderr):
+                while fd in sel.get_map() and raw.killed_for is None:
+                    try:
+                        data = os.read(fd, _READ)
+                    except BlockingIOError:
+                        break
+                    if not data:
+                        break
+                    take(fd, data)
     finally:
-        for key in list(sel.get_map().values()):
-            sel.unregister(key.fd)
-            os.close(key.fd)
+        open_fds = bool(sel.get_map())
         sel.close()
         raw.ended_at = time.monotonic()
-        if reading:
+        if open_fds and not raw.frames.complete:  # an error left it running: end it
             kill("stuck")
         if raw.frames.first(protocol.EXIT) is None:
             select.select([init_pidfd], [], [])  # no report: make sure it is gone
