@@ -47,3 +47,14 @@ def test_oversized_frame_is_rejected():
     reader.feed(struct.pack("!cI", b"S", 10))
     with pytest.raises(ValueError):
         reader.feed(b"x" * (protocol.MAX_FRAME + 1))
+
+
+def test_bytes_after_a_whole_report_are_kept_for_the_next_run():
+    data = _frames((protocol.EXIT, {"wait_status": 0, "files": [["a", 3]]}, b"abc"),
+                   (protocol.READY, {"marks": []}, b""))
+    reader = protocol.FrameReader()
+    reader.feed(data)  # one read: the report, its files, and the next READY
+    assert reader.complete and bytes(reader.tail) == b"abc"
+    follow = protocol.FrameReader()
+    follow.feed(bytes(reader.leftover))
+    assert follow.first(protocol.READY) == {"marks": []}

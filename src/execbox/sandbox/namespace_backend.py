@@ -139,7 +139,8 @@ class NamespaceBackend:
         SandboxSetupError (and the sandbox discarded) if it does not get there."""
         try:
             box.frames = wait_ready(box.pidfd, box.pipes.status,
-                                    self.settings.setup_timeout_ms / 1000)
+                                    self.settings.setup_timeout_ms / 1000, box.pending)
+            box.pending = b""
         except BaseException:
             self.discard(box)
             raise
@@ -230,6 +231,7 @@ class NamespaceBackend:
             raw.stats = stats
             box.reusable = (box.uses < box.max_uses and raw.frames.complete
                             and raw.killed_for is None)
+            box.pending = bytes(raw.frames.leftover)
         finally:
             box.frames = None
             if not box.reusable:  # the init's exit, the cgroup's removal: off the path
@@ -256,6 +258,7 @@ class WarmSandbox:
     max_uses: int = 1
     uses: int = 0
     reusable: bool = False
+    pending: bytes = b""  # status bytes read past the last report (a reused box's READY)
 
     @property
     def uid(self) -> int:

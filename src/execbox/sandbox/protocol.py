@@ -42,13 +42,17 @@ class FrameReader:
         self._buf = bytearray()
         self.frames: list[tuple[bytes, dict[str, Any]]] = []
         self.tail = bytearray()
+        self.leftover = bytearray()  # after a whole report: the next run's frames (READY)
         self._exit_seen = False
+        self._tail_size = 0
 
     def feed(self, data: bytes) -> None:
-        if self._exit_seen:  # everything after the EXIT frame is the collected files' bytes
-            self.tail += data
-            if len(self.tail) > MAX_FRAME:
-                raise ValueError("status pipe sent more files than allowed")
+        if self._exit_seen:  # the collected files' bytes, then what a reused box says next
+            room = self._tail_size - len(self.tail)
+            self.tail += data[:room]
+            self.leftover += data[max(room, 0):]
+            if len(self.leftover) > MAX_FRAME:
+                raise ValueError("status pipe sent more than a frame may hold")
             return
         self._buf += data
         if len(self._buf) > MAX_FRAME:
@@ -65,6 +69,10 @@ class FrameReader:
             self.frames.append((kind, payload))
             if kind == EXIT:
                 self._exit_seen = True
+                files = payload.get("files") or []
+                self._tail_size = sum(int(size) for _, size in files)
+                if not 0 <= self._tail_size <= MAX_FRAME:
+                    raise ValueError("status frame announces too many bytes")
                 self.feed(bytes(self._buf))
                 self._buf.clear()
                 return
@@ -72,11 +80,7 @@ class FrameReader:
     @property
     def complete(self) -> bool:
         """The EXIT frame and every byte of the files it announces have arrived."""
-        if not self._exit_seen:
-            return False
-        exited = self.first(EXIT) or {}
-        files = exited.get("files") or []
-        return len(self.tail) >= sum(int(size) for _, size in files)
+        return self._exit_seen and len(self.tail) >= self._tail_size
 
     def first(self, kind: bytes) -> dict[str, Any] | None:
         for k, payload in self.frames:

@@ -186,10 +186,13 @@ def _on_started(raw: RawOutcome, cgroup: Cgroup) -> None:
         raw.memory_baseline = cgroup.memory_usage_bytes()
 
 
-def wait_ready(init_pidfd: int, status_fd: int, timeout_s: float) -> protocol.FrameReader:
+def wait_ready(init_pidfd: int, status_fd: int, timeout_s: float,
+               already: bytes = b"") -> protocol.FrameReader:
     """A warm sandbox's build: read the status pipe until READY; SandboxSetupError if the
-    init reports an error, dies, or takes longer than ``timeout_s``."""
+    init reports an error, dies, or takes longer than ``timeout_s``. ``already`` is what
+    was read past the end of the previous run's report."""
     frames = protocol.FrameReader()
+    frames.feed(already)
     deadline = time.monotonic() + timeout_s
     while frames.first(protocol.READY) is None:
         error = frames.first(protocol.ERROR)
