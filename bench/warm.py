@@ -102,7 +102,7 @@ def main() -> None:
         cache = os.path.join(tmp, "cache")
         runners = {"exec": make_runner(backend, registry, cache, "exec"),
                    "fork": make_runner(backend, registry, cache, "fork"),
-                   "fork, 20 uses": make_runner(backend, registry, cache, "fork", 20)}
+                   "exec, 20 uses": make_runner(backend, registry, cache, "exec", 20)}
         py = RunRequest("python", (SandboxFile("main.py", PY_CODE),))
         c = RunRequest("c", (SandboxFile("main.c", C_CODE),))
         for runner in runners.values():
@@ -132,8 +132,8 @@ def main() -> None:
             ("python", "bare"): (bare_python, None),
             ("python", "warm exec"): (sandboxed(runners["exec"], py), runners["exec"]),
             ("python", "warm fork"): (sandboxed(runners["fork"], py), runners["fork"]),
-            ("python", "fork x20"): (sandboxed(runners["fork, 20 uses"], py),
-                                     runners["fork, 20 uses"]),
+            ("python", "exec x20"): (sandboxed(runners["exec, 20 uses"], py),
+                                     runners["exec, 20 uses"]),
             ("c", "bare"): (lambda: subprocess.run([c_binary], check=True,
                                                    capture_output=True), None),
             ("c", "warm"): (sandboxed(runners["exec"], c), runners["exec"]),

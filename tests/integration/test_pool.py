@@ -124,12 +124,9 @@ def test_limits_over_the_flavor_caps_are_refused(backend):
         backend.execute(box, SandboxSpec(argv=("/bin/true",), limits=Limits(memory_mb=128)))
 
 
-@pytest.mark.parametrize("flavor", [
-    Flavor(zygote=PY),
-    Flavor(inprocess=("/usr/bin/python3", "execbox.languages.zygotes.python_zygote:run")),
-], ids=["exec", "fork"])
-def test_reused_python_sandboxes_start_clean(backend, flavor):
-    pool = WarmPool(backend, PoolSettings(min_warm=1, max_size=1, max_uses=3), {"py": flavor})
+def test_reused_python_sandboxes_start_clean(backend):
+    pool = WarmPool(backend, PoolSettings(min_warm=1, max_size=1, max_uses=3),
+                    {"py": Flavor(zygote=PY)})
     code = (b"import os, sys\n"
             b"print(sorted(os.listdir('.')), 'seen' in globals(), input())\n"
             b"open('mark', 'w').write('x')\nseen = 1\n")
@@ -142,3 +139,13 @@ def test_reused_python_sandboxes_start_clean(backend, flavor):
     finally:
         pool.close()
     assert outs == [f"['main.py'] False {i}\n".encode() for i in range(5)]
+
+
+def test_in_process_sandboxes_are_never_reused(backend):
+    from execbox.errors import ConfigError
+
+    fork = Flavor(inprocess=("/usr/bin/python3", "execbox.languages.zygotes.python_zygote:run"))
+    with pytest.raises(ConfigError, match="cannot be reused"):
+        WarmPool(backend, PoolSettings(max_uses=2), {"py": fork})
+    with pytest.raises(ConfigError, match="cannot be reused"):
+        backend.build(inprocess=fork.inprocess, max_uses=2)

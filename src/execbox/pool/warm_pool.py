@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from execbox.errors import SandboxError, SandboxSetupError
+from execbox.errors import ConfigError, SandboxError, SandboxSetupError
 from execbox.sandbox.namespace_backend import WarmSandbox
 from execbox.sandbox.spec import BindMount, SandboxSpec
 from execbox.types import Limits, StageResult
@@ -102,6 +102,9 @@ class _FlavorState:
 class WarmPool:
     def __init__(self, backend: WarmBackend, settings: PoolSettings,
                  flavors: dict[str, Flavor]) -> None:
+        if settings.max_uses > 1 and any(f.inprocess for f in flavors.values()):
+            raise ConfigError("in-process (fork) flavors cannot be reused: their init holds "
+                              "the previous run's data; use max_uses 1 or the exec zygote")
         self._backend = backend
         self.settings = settings
         self._states = {name: _FlavorState(f) for name, f in flavors.items()}

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from execbox.errors import SandboxSetupError, SandboxUnavailable
+from execbox.errors import ConfigError, SandboxSetupError, SandboxUnavailable
 from execbox.sandbox import (
     capabilities,
     child,
@@ -95,6 +95,11 @@ class NamespaceBackend:
         (no exec, no interpreter start-up; see ``launch.fork_inprocess``); ``max_uses``
         runs may use it, its init wiping the work dir, /tmp, /dev/shm and IPC objects and
         killing every process between two (``recycle`` waits for that)."""
+        if inprocess is not None and max_uses > 1:
+            # the init holds every order it was sent; a program forked from it (in-process)
+            # would find the previous run's code, files and stdin in its own memory
+            raise ConfigError("an in-process (fork) sandbox cannot be reused: max_uses must "
+                              "be 1")
         caps = caps or Limits()
         box = self._start(mounts, caps, order=None, zygote=zygote, inprocess=inprocess,
                           max_uses=max_uses)
