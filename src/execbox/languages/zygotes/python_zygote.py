@@ -7,6 +7,8 @@
 # Only the standard library: inside the sandbox execbox itself is not installed.
 import os
 import sys
+import types  # loaded before the order comes: it saves ~0.5 ms of the run
+from importlib.machinery import SourceFileLoader
 
 
 def run(argv, env):
@@ -71,16 +73,12 @@ def _hide_own_frames(script):
 
 def _execute(script, code):
     # a fresh __main__ module, as the interpreter makes for `python3 SCRIPT`
-    import types
-
     main = types.ModuleType("__main__")
     main.__builtins__ = __builtins__
     sys.modules["__main__"] = main
     if code is not None:
         compiled = compile(code, "<string>", "exec")
     else:
-        from importlib.machinery import SourceFileLoader
-
         main.__file__ = script
         main.__cached__ = None
         main.__loader__ = SourceFileLoader("__main__", script)
