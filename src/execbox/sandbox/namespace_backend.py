@@ -12,6 +12,7 @@ waiting (warm, for the pool); ``execute`` sends it one spec; ``discard`` throws 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import threading
 import time
@@ -125,8 +126,9 @@ class NamespaceBackend:
             self.discard(box)
             raise SandboxSetupError(f"limits over the warm sandbox's caps: {', '.join(over)}")
         try:
-            if box.uses == 0:
-                for pid in box.cgroup.procs():  # built at SCHED_IDLE: now it is a request
+            gone, _, _ = select.select([box.pidfd], [], [], 0)
+            if box.uses == 0 and not gone:  # built at SCHED_IDLE: now it is a request
+                for pid in _with_children(box.init_pid):
                     os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
             box.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
             box.cgroup.reset_peak()
@@ -189,7 +191,7 @@ class NamespaceBackend:
             for fd in child_ends[:2]:  # the program's stdio is its own: /dev/stdout reopens
                 os.fchown(fd, slot.uid, slot.gid)
             try:
-                _, pidfd = spawner.spawn(plan, child_ends)
+                init_pid, pidfd = spawner.spawn(plan, child_ends)
             except BaseException:
                 parent_ends.close()
                 raise
@@ -202,7 +204,8 @@ class NamespaceBackend:
             self._slots.release(slot)
             raise
         return WarmSandbox(slot=slot, cgroup=cgroup, pidfd=pidfd, pipes=parent_ends,
-                           mounts=extra, caps=limits, zygote=zygote, max_uses=max_uses)
+                           mounts=extra, caps=limits, zygote=zygote, max_uses=max_uses,
+                           init_pid=init_pid)
 
     def _template(self, interpreter: str, target: str) -> Spawner:
         """The template spawner for (interpreter, module:function), started once."""
@@ -261,6 +264,7 @@ class WarmSandbox:
     frames: protocol.FrameReader | None = None
     built_at: float = field(default_factory=time.monotonic)
     max_uses: int = 1
+    init_pid: int = 0  # host pid; its pidfd is what signals it
     uses: int = 0
     reusable: bool = False
     pending: bytes = b""  # status bytes read past the last report (a reused box's READY)
@@ -268,6 +272,15 @@ class WarmSandbox:
     @property
     def uid(self) -> int:
         return self.slot.uid
+
+
+def _with_children(pid: int) -> list[int]:
+    """A warm box's processes: its init and the init's children (a zygote)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [pid, *(int(p) for p in f.read().split())]
+    except OSError:  # gone: the run will find out
+        return []
 
 
 def _split_files(exit_frame: dict[str, object] | None, tail: bytes | bytearray,
