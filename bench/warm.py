@@ -146,7 +146,7 @@ def main() -> None:
             for key, (fn, _runner) in cases.items():
                 for each in runners.values():  # a warm run's latency, not a refill backlog
                     assert each.pool is not None
-                    each.pool.wait_warm(5)
+                    each.pool.wait_warm(5, settled=True)
                 time.sleep(0.002)
                 t0 = time.perf_counter()
                 fn()

@@ -134,11 +134,17 @@ class WarmPool:
                     state.used.append(box)  # the refiller waits for its wipe
                 self._cond.notify_all()
 
-    def wait_warm(self, timeout_s: float = 30.0) -> bool:
-        """Block until every flavor has min_warm ready (start-up, tests, benchmarks)."""
+    def wait_warm(self, timeout_s: float = 30.0, settled: bool = False) -> bool:
+        """Block until every flavor has min_warm ready (start-up, tests, benchmarks);
+        ``settled``: and nothing is being built, wiped or cooled any more."""
         deadline = time.monotonic() + timeout_s
+
+        def waiting(s: _FlavorState) -> bool:
+            busy = s.building or s.used or s.cooling
+            return len(s.warm) < self.settings.min_warm or bool(settled and busy)
+
         with self._cond:
-            while any(len(s.warm) < self.settings.min_warm for s in self._states.values()):
+            while any(waiting(s) for s in self._states.values()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -246,9 +252,13 @@ class WarmPool:
                         return
                     if self._reuse():
                         continue
+                    # While runs are in flight the server's CPU (and its GIL) is theirs: a
+                    # flavor is refilled then only if it has no warm sandbox left at all.
+                    running = any(s.busy for s in self._states.values())
                     todo = next((s for s in self._states.values()
                                  if len(s.warm) + s.building < self.settings.min_warm
-                                 and s.size < self.settings.max_size), None)
+                                 and s.size < self.settings.max_size
+                                 and (not running or not s.warm)), None)
                     if todo is None:
                         cooling = [t for s in self._states.values() for t, _ in s.cooling]
                         wait = min(cooling) - time.monotonic() if cooling else 1.0
