@@ -109,6 +109,7 @@ def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
             os._exit(0)
         for use in range(plan.max_uses):
             if use:
+                progress.marks.clear()  # timestamps are per run
                 progress.at("reset")
                 _wipe()
             zygote = (launch.start_zygote(plan.zygote, plan.path, (fds.stdout, fds.stderr))
