@@ -28,7 +28,7 @@ _AFTER_KILL_S = 5.0
 
 @dataclass(slots=True)
 class Pipes:
-    """Parent ends of the four pipes (created CLOEXEC, numbered >= 3)."""
+    """Parent ends of a sandbox's pipes (created CLOEXEC, numbered >= 3)."""
 
     status: int
     stdout: int
