@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from execbox import __version__
-from execbox.cli import doctor_cmd, exec_cmd, languages_cmd, run_cmd
+from execbox.cli import doctor_cmd, exec_cmd, languages_cmd, run_cmd, serve_cmd
 from execbox.errors import ConfigError, ExecboxError
 
 EX_USAGE = 64
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     exec_cmd.add_parser(sub)
     run_cmd.add_parser(sub)
     languages_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)
     return parser
 
 

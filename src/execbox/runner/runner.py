@@ -114,6 +114,15 @@ class Runner:
         self.pool = pool
         self.settings = settings or RunnerSettings()
 
+    def check(self, request: RunRequest) -> None:
+        """Raise ConfigError for a request that ``run`` would refuse (language, limits)."""
+        lang = self.languages.get(request.language, request.version)
+        s = self.settings
+        resolve_limits(s.run_defaults, lang.run_limits, request.limits, s.run_caps, "run")
+        if lang.compiled:
+            resolve_limits(s.compile_defaults, lang.compile_limits, request.compile_limits,
+                           s.compile_caps, "compile")
+
     def run(self, request: RunRequest) -> RunResult:
         lang = self.languages.get(request.language, request.version)
         s = self.settings

@@ -1,0 +1,35 @@
+"""The ASGI application: FastAPI, the native routes, errors as JSON, a body size cap."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from execbox import __version__
+from execbox.api import errors, native
+from execbox.service import Service
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(title="execbox", version=__version__,
+                  description="Run untrusted code fast, behind layers of isolation.")
+    app.state.service = service
+    errors.install(app)
+    limit = service.settings.max_body_bytes
+
+    @app.middleware("http")
+    async def body_limit(request: Request,
+                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return errors.error(413, "body_too_large",
+                                f"the body is over {limit} bytes")
+        if request.method in ("POST", "PUT", "PATCH"):
+            body = await request.body()  # cached by Starlette for the handler
+            if len(body) > limit:
+                return errors.error(413, "body_too_large", f"the body is over {limit} bytes")
+        return await call_next(request)
+
+    app.include_router(native.router)
+    return app

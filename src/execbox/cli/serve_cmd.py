@@ -1,0 +1,55 @@
+"""`execbox serve [--host H] [--port P]`: the HTTP service (native API v1).
+
+Binds 127.0.0.1:8000 by default. API keys do not exist yet, so binding beyond loopback is
+refused unless --allow-unauthenticated says so out loud.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from typing import Any
+
+from execbox.errors import ConfigError
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the HTTP service", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--concurrency", type=int, default=None, help="runs at once (default: CPUs)")
+    p.add_argument("--queue", type=int, default=64, help="runs waiting before 503")
+    p.add_argument("--allow-unauthenticated", action="store_true",
+                   help="allow a non-loopback --host although there are no API keys yet")
+    p.set_defaults(handler=run)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from execbox.api.app import create_app
+    from execbox.sandbox.spec import SandboxSettings
+    from execbox.service import Service, ServiceSettings
+
+    if not _loopback(args.host) and not args.allow_unauthenticated:
+        raise ConfigError(f"refusing to serve on {args.host}: there are no API keys yet, so "
+                          "anyone who can reach it could run code; use a loopback address "
+                          "or --allow-unauthenticated")
+    settings = ServiceSettings(sandbox=SandboxSettings(state_dir=args.state_dir),
+                               queue=args.queue,
+                               **({"concurrency": args.concurrency} if args.concurrency else {}))
+    service = Service(settings)
+    try:
+        uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="info")
+    finally:
+        service.close()
+    return 0

@@ -1,0 +1,123 @@
+"""The native API over real HTTP (httpx against a live uvicorn on loopback)."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from execbox.api.app import create_app
+from execbox.pool import PoolSettings
+from execbox.service import Service, ServiceSettings
+
+pytestmark = pytest.mark.root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server():
+    settings = ServiceSettings(concurrency=1, queue=0, max_body_bytes=64 * 1024,
+                               pool=PoolSettings(min_warm=1, max_size=2),
+                               warm_languages=("python",))
+    service = Service(settings)
+    port = _free_port()
+    config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        yield client
+    srv.should_exit = True
+    thread.join(10)
+    service.close()
+
+
+def test_the_articles_curl(server):
+    # the seed article's request, byte for byte: content-type without a space
+    r = server.post("/execute", content=b'{"language":"python","code":"print(\\"hello world\\")"}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "ok" and body["run"]["stdout"] == "hello world\n"
+    assert body["language"] == "python" and body["version"].startswith("3.")
+    assert body["compile"] is None and body["tests"] is None and body["id"]
+
+
+def test_compiled_language_with_files_and_stdin(server):
+    code = '#include <stdio.h>\nint main(void){int a,b;scanf("%d %d",&a,&b);printf("%d\\n",a+b);}'
+    r = server.post("/v1/execute", json={
+        "language": "c", "stdin": "2 3",
+        "files": [{"name": "sum.c", "content": base64.b64encode(code.encode()).decode(),
+                   "encoding": "base64"}]})
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "ok", body
+    assert body["compile"]["status"] == "ok" and body["run"]["stdout"] == "5\n"
+
+
+def test_program_failures_are_results_not_errors(server):
+    r = server.post("/v1/execute", json={"language": "python", "code": "while True: pass",
+                                         "limits": {"cpu_time_ms": 300}})
+    assert r.status_code == 200
+    assert r.json()["status"] == "time_limit" and r.json()["run"]["limit"] == "cpu_time"
+    r = server.post("/v1/execute", json={"language": "c", "code": "int main( {"})
+    assert r.status_code == 200 and r.json()["status"] == "compile_error"
+    assert r.json()["run"] is None and "error" in r.json()["compile"]["stderr"]
+
+
+@pytest.mark.parametrize("payload,code", [
+    (b"{not json", "malformed_json"),
+    (b'{"language": "python"}', "invalid_request"),  # neither code nor files
+    (b'{"language": "python", "code": "1", "files": [{"content": "2"}]}', "invalid_request"),
+    (b'{"language": "nope", "code": "1"}', "unknown_language"),
+    (b'{"language": "python", "code": "1", "limits": {"memory_mb": 999999}}', "invalid_request"),
+    (b'{"language": "python", "code": "1", "limits": {"memory_mb": -1}}', "invalid_request"),
+    (b'{"language": "python", "code": "1", "surprise": 1}', "invalid_request"),
+    (b'{"language": "python", "files": [{"content": "!!", "encoding": "base64"}]}',
+     "invalid_request"),
+    (b'{"language": "python", "code": "1", "tests": []}', "invalid_request"),
+])
+def test_bad_input_is_a_400_with_a_message(server, payload, code):
+    r = server.post("/v1/execute", content=payload, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == code and r.json()["error"]["message"]
+
+
+def test_oversized_body_is_413(server):
+    r = server.post("/v1/execute", json={"language": "python", "code": "#" + "x" * 70_000})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+
+
+def test_overload_is_503_with_retry_after(server):
+    slow = threading.Thread(target=lambda: server.post("/v1/execute", json={
+        "language": "python", "code": "import time; time.sleep(1.5)"}))
+    slow.start()
+    time.sleep(0.4)  # concurrency 1, queue 0: the next one cannot even wait
+    r = server.post("/v1/execute", json={"language": "python", "code": "print(1)"})
+    slow.join()
+    assert r.status_code == 503 and r.headers["retry-after"]
+    assert r.json()["error"]["code"] == "overloaded"
+
+
+def test_languages_health_and_openapi(server):
+    langs = {entry["name"]: entry for entry in server.get("/v1/languages").json()}
+    assert "python" in langs and langs["c"]["compiled"] is True
+    assert server.get("/healthz").json() == {"status": "ok"}
+    assert server.get("/readyz").status_code in (200, 503)
+    spec = server.get("/openapi.json").json()
+    assert "/v1/execute" in spec["paths"]
+    assert server.get("/nowhere").json()["error"]["code"] == "not_found"
