@@ -121,3 +121,14 @@ def test_languages_health_and_openapi(server):
     spec = server.get("/openapi.json").json()
     assert "/v1/execute" in spec["paths"]
     assert server.get("/nowhere").json()["error"]["code"] == "not_found"
+
+
+def test_metrics_count_runs_and_show_the_pool(server):
+    server.post("/v1/execute", json={"language": "python", "code": "print(1)"})
+    server.post("/v1/execute", json={"language": "python", "code": "import os; os.abort()"})
+    text = server.get("/metrics").text
+    assert 'execbox_runs_total{language="python",status="ok"}' in text
+    assert 'execbox_runs_total{language="python",status="signaled"}' in text
+    assert "execbox_queue_wait_seconds_bucket" in text
+    assert 'execbox_pool_sandboxes{flavor="python:run",state="warm"}' in text
+    assert "execbox_queue_depth" in text

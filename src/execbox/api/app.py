@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request, Response
 
 from execbox import __version__
 from execbox.api import errors, native
+from execbox.api.metrics import Metrics
 from execbox.service import Service
 
 
@@ -15,6 +16,7 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="execbox", version=__version__,
                   description="Run untrusted code fast, behind layers of isolation.")
     app.state.service = service
+    app.state.metrics = Metrics(service)
     errors.install(app)
     limit = service.settings.max_body_bytes
 

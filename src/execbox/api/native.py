@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from execbox.api.metrics import Metrics, Stopwatch
 from execbox.api.models import ExecuteRequest
 from execbox.errors import ConfigError
-from execbox.runner.runner import RunRequest
+from execbox.runner.runner import RunRequest, RunResult
+from execbox.scheduler import Overloaded
 from execbox.service import Service
 
 router = APIRouter()
@@ -36,8 +39,29 @@ async def execute(body: ExecuteRequest, request: Request) -> dict[str, Any]:
         compile_limits=body.compile_limits.given() if body.compile_limits else {})
     # limits are checked before the request may queue: bad input never reaches a sandbox
     service.runner.check(run)
-    result = await service.scheduler.submit(lambda: service.runner.run(run))
+    metrics: Metrics = request.app.state.metrics
+    ran = [0.0]
+
+    def work() -> RunResult:
+        watch = Stopwatch()
+        try:
+            return service.runner.run(run)
+        finally:
+            ran[0] = watch.lap()
+
+    total = Stopwatch()
+    try:
+        result = await service.scheduler.submit(work)
+    except Overloaded:
+        metrics.rejected.labels("overloaded").inc()
+        raise
+    metrics.observe(result, queued_s=max(total.lap() - ran[0], 0.0), ran_s=ran[0])
     return {"id": str(uuid.uuid4()), **result.as_json(), "tests": None, "verdict": None}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/languages", summary="The languages this server runs")
