@@ -13,7 +13,7 @@ from execbox.runner.compile_cache import CompileCache
 from execbox.runner.runner import Runner, RunnerSettings
 from execbox.sandbox.namespace_backend import NamespaceBackend
 from execbox.sandbox.spec import SandboxSettings
-from execbox.scheduler import EmbeddedScheduler
+from execbox.scheduler import EmbeddedScheduler, RunStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,7 @@ class Service:
         self.runner.pool = WarmPool(self.backend, settings.pool, flavors) if flavors else None
         self.scheduler = EmbeddedScheduler(settings.concurrency, settings.queue,
                                            settings.queue_timeout_s)
+        self.runs = RunStore(os.path.join(settings.sandbox.state_dir, "runs.sqlite"))
 
     def ready(self) -> bool:
         """Every warm flavor has its minimum of sandboxes ready."""
@@ -50,5 +51,6 @@ class Service:
 
     def close(self) -> None:
         self.scheduler.close()
+        self.runs.close()
         self.runner.close()
         self.backend.close()

@@ -32,7 +32,7 @@ def server():
     service = Service(settings)
     port = _free_port()
     config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
+                            log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -132,3 +132,55 @@ def test_metrics_count_runs_and_show_the_pool(server):
     assert "execbox_queue_wait_seconds_bucket" in text
     assert 'execbox_pool_sandboxes{flavor="python:run",state="warm"}' in text
     assert "execbox_queue_depth" in text
+
+
+def _wait_done(client, run_id, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = client.get(f"/v1/runs/{run_id}").json()
+        if answer["state"] == "done":
+            return answer
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} not done: {answer}")
+
+
+def test_async_runs_are_queued_then_answered(server):
+    r = server.post("/v1/runs", json={"language": "python", "code": "print(input())",
+                                      "stdin": "later"})
+    assert r.status_code == 202 and r.json()["state"] == "queued"
+    done = _wait_done(server, r.json()["id"])
+    assert done["status"] == "ok" and done["run"]["stdout"] == "later\n"
+    assert server.get("/v1/runs/no-such-run").status_code == 404
+    bad = server.post("/v1/runs", json={"language": "python"})
+    assert bad.status_code == 400
+
+
+def test_a_run_left_queued_by_a_dead_server_runs_after_a_restart(server):
+    import uuid
+
+    from execbox.scheduler import RunStore
+    from execbox.sandbox.spec import SandboxSettings
+
+    run_id = str(uuid.uuid4())
+    store = RunStore(SandboxSettings().state_dir + "/runs.sqlite")
+    store.add(run_id, {"language": "python", "code": "print('survived')"})  # never started
+    store.close()
+    # a second server on the same host state: its start-up queues the run again
+    settings = ServiceSettings(warm_languages=())
+    service = Service(settings)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 10
+            while not srv.started and time.monotonic() < deadline:
+                time.sleep(0.05)
+            done = _wait_done(client, run_id)
+        assert done["status"] == "ok" and done["run"]["stdout"] == "survived\n"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+        service.close()

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
 from execbox import __version__
 from execbox.api import errors, native
 from execbox.api.metrics import Metrics
+from execbox.api.models import ExecuteRequest
 from execbox.service import Service
 
 
 def create_app(service: Service) -> FastAPI:
-    app = FastAPI(title="execbox", version=__version__,
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # runs a previous server left queued or running are queued again
+        for run_id, request in service.runs.unfinished():
+            native.start_background(app, run_id, ExecuteRequest.model_validate(request))
+        yield
+
+    app = FastAPI(title="execbox", version=__version__, lifespan=lifespan,
                   description="Run untrusted code fast, behind layers of isolation.")
     app.state.service = service
+    app.state.background = set()
     app.state.metrics = Metrics(service)
     errors.install(app)
     limit = service.settings.max_body_bytes

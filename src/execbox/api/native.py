@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -24,10 +25,8 @@ def _service(request: Request) -> Service:
     return service
 
 
-@router.post("/v1/execute", summary="Compile and run a program, wait for the result")
-@router.post("/execute", include_in_schema=False)
-async def execute(body: ExecuteRequest, request: Request) -> dict[str, Any]:
-    service = _service(request)
+def _run_request(service: Service, body: ExecuteRequest) -> RunRequest:
+    """Validate everything a sandbox would only find out later (ConfigError → 400)."""
     if body.tests is not None or body.checker is not None:
         raise ConfigError("tests and checkers are not supported by this server yet")
     lang = service.registry.get(body.language, body.version)
@@ -37,9 +36,11 @@ async def execute(body: ExecuteRequest, request: Request) -> dict[str, Any]:
         args=tuple(body.args), env=body.env,
         limits=body.limits.given() if body.limits else {},
         compile_limits=body.compile_limits.given() if body.compile_limits else {})
-    # limits are checked before the request may queue: bad input never reaches a sandbox
     service.runner.check(run)
-    metrics: Metrics = request.app.state.metrics
+    return run
+
+
+async def _perform(service: Service, metrics: Metrics, run: RunRequest) -> RunResult:
     ran = [0.0]
 
     def work() -> RunResult:
@@ -56,7 +57,67 @@ async def execute(body: ExecuteRequest, request: Request) -> dict[str, Any]:
         metrics.rejected.labels("overloaded").inc()
         raise
     metrics.observe(result, queued_s=max(total.lap() - ran[0], 0.0), ran_s=ran[0])
-    return {"id": str(uuid.uuid4()), **result.as_json(), "tests": None, "verdict": None}
+    return result
+
+
+def _answer(run_id: str, result: RunResult) -> dict[str, Any]:
+    return {"id": run_id, **result.as_json(), "tests": None, "verdict": None}
+
+
+@router.post("/v1/execute", summary="Compile and run a program, wait for the result")
+@router.post("/execute", include_in_schema=False)
+async def execute(body: ExecuteRequest, request: Request) -> dict[str, Any]:
+    service = _service(request)
+    run = _run_request(service, body)
+    return _answer(str(uuid.uuid4()), await _perform(service, request.app.state.metrics, run))
+
+
+@router.post("/v1/runs", status_code=202, summary="Queue a run; fetch it with GET /v1/runs/{id}")
+async def submit_run(body: ExecuteRequest, request: Request) -> dict[str, Any]:
+    service = _service(request)
+    _run_request(service, body)  # refuse bad input now, not later
+    scheduler = service.scheduler
+    if scheduler.depth >= scheduler.queue_limit and scheduler.running >= scheduler.concurrency:
+        raise Overloaded("the queue is full", retry_after_s=1)
+    run_id = str(uuid.uuid4())
+    service.runs.add(run_id, body.model_dump())
+    start_background(request.app, run_id, body)
+    return {"id": run_id, "state": "queued"}
+
+
+@router.get("/v1/runs/{run_id}", summary="A queued run: its state, and its result when done")
+async def get_run(run_id: str, request: Request) -> dict[str, Any]:
+    answer = _service(request).runs.get(run_id)
+    if answer is None:
+        raise HTTPException(404, f"no run {run_id}")
+    return answer
+
+
+def start_background(app: Any, run_id: str, body: ExecuteRequest) -> None:
+    """Run a stored request to its end; it waits for room rather than failing."""
+    service: Service = app.state.service
+    metrics: Metrics = app.state.metrics
+
+    async def go() -> None:
+        try:
+            run = _run_request(service, body)
+        except ConfigError as exc:  # e.g. a language gone since a restart
+            service.runs.finish(run_id, {"error": {"code": "invalid_request",
+                                                   "message": str(exc)}})
+            return
+        service.runs.start(run_id)
+        while True:
+            try:
+                result = await _perform(service, metrics, run)
+                break
+            except Overloaded as exc:
+                await asyncio.sleep(exc.retry_after_s)
+        service.runs.finish(run_id, _answer(run_id, result))
+
+    task = asyncio.create_task(go())
+    tasks: set[asyncio.Task[None]] = app.state.background
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
 
 
 @router.get("/metrics", include_in_schema=False)
