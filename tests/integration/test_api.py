@@ -158,8 +158,8 @@ def test_async_runs_are_queued_then_answered(server):
 def test_a_run_left_queued_by_a_dead_server_runs_after_a_restart(server):
     import uuid
 
-    from execbox.scheduler import RunStore
     from execbox.sandbox.spec import SandboxSettings
+    from execbox.scheduler import RunStore
 
     run_id = str(uuid.uuid4())
     store = RunStore(SandboxSettings().state_dir + "/runs.sqlite")
