@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 
 from execbox import __version__
 from execbox.api import errors, native
+from execbox.api.compat import piston
 from execbox.api.metrics import Metrics
 from execbox.api.models import ExecuteRequest
 from execbox.service import Service
@@ -44,4 +45,5 @@ def create_app(service: Service) -> FastAPI:
         return await call_next(request)
 
     app.include_router(native.router)
+    app.include_router(piston.router)
     return app

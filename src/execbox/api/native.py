@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from execbox.api.metrics import Metrics, Stopwatch
+from execbox.api.execution import perform
+from execbox.api.metrics import Metrics
 from execbox.api.models import ExecuteRequest
 from execbox.errors import ConfigError
 from execbox.runner.runner import RunRequest, RunResult
@@ -40,26 +41,6 @@ def _run_request(service: Service, body: ExecuteRequest) -> RunRequest:
     return run
 
 
-async def _perform(service: Service, metrics: Metrics, run: RunRequest) -> RunResult:
-    ran = [0.0]
-
-    def work() -> RunResult:
-        watch = Stopwatch()
-        try:
-            return service.runner.run(run)
-        finally:
-            ran[0] = watch.lap()
-
-    total = Stopwatch()
-    try:
-        result = await service.scheduler.submit(work)
-    except Overloaded:
-        metrics.rejected.labels("overloaded").inc()
-        raise
-    metrics.observe(result, queued_s=max(total.lap() - ran[0], 0.0), ran_s=ran[0])
-    return result
-
-
 def _answer(run_id: str, result: RunResult) -> dict[str, Any]:
     return {"id": run_id, **result.as_json(), "tests": None, "verdict": None}
 
@@ -69,7 +50,7 @@ def _answer(run_id: str, result: RunResult) -> dict[str, Any]:
 async def execute(body: ExecuteRequest, request: Request) -> dict[str, Any]:
     service = _service(request)
     run = _run_request(service, body)
-    return _answer(str(uuid.uuid4()), await _perform(service, request.app.state.metrics, run))
+    return _answer(str(uuid.uuid4()), await perform(service, request.app.state.metrics, run))
 
 
 @router.post("/v1/runs", status_code=202, summary="Queue a run; fetch it with GET /v1/runs/{id}")
@@ -108,7 +89,7 @@ def start_background(app: Any, run_id: str, body: ExecuteRequest) -> None:
         service.runs.start(run_id)
         while True:
             try:
-                result = await _perform(service, metrics, run)
+                result = await perform(service, metrics, run)
                 break
             except Overloaded as exc:
                 await asyncio.sleep(exc.retry_after_s)

@@ -1,0 +1,1 @@
+"""Adapters for the APIs real clients already speak; each only translates."""
