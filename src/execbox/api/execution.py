@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 from execbox.api.metrics import Metrics, Stopwatch
 from execbox.runner.runner import RunRequest, RunResult
 from execbox.scheduler import Overloaded
 from execbox.service import Service
 
+log = logging.getLogger("execbox.run")
 
-async def perform(service: Service, metrics: Metrics, run: RunRequest) -> RunResult:
+
+async def perform(service: Service, metrics: Metrics, run: RunRequest,
+                  run_id: str | None = None) -> RunResult:
     ran = [0.0]
 
     def work() -> RunResult:
@@ -24,5 +30,13 @@ async def perform(service: Service, metrics: Metrics, run: RunRequest) -> RunRes
     except Overloaded:
         metrics.rejected.labels("overloaded").inc()
         raise
-    metrics.observe(result, queued_s=max(total.lap() - ran[0], 0.0), ran_s=ran[0])
+    queued = max(total.lap() - ran[0], 0.0)
+    metrics.observe(result, queued_s=queued, ran_s=ran[0])
+    stage = result.run or result.compile
+    log.info("run", extra={
+        "run_id": run_id or str(uuid.uuid4()), "language": result.language,
+        "version": result.version, "status": result.status.value,
+        "limit": stage.limit.value if stage and stage.limit else None,
+        "queued_ms": round(queued * 1000, 2), "run_ms": round(ran[0] * 1000, 2),
+        "compile_cached": result.compile_cached})
     return result

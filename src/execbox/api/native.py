@@ -50,7 +50,8 @@ def _answer(run_id: str, result: RunResult) -> dict[str, Any]:
 async def execute(body: ExecuteRequest, request: Request) -> dict[str, Any]:
     service = _service(request)
     run = _run_request(service, body)
-    return _answer(str(uuid.uuid4()), await perform(service, request.app.state.metrics, run))
+    run_id = str(uuid.uuid4())
+    return _answer(run_id, await perform(service, request.app.state.metrics, run, run_id))
 
 
 @router.post("/v1/runs", status_code=202, summary="Queue a run; fetch it with GET /v1/runs/{id}")
@@ -89,7 +90,7 @@ def start_background(app: Any, run_id: str, body: ExecuteRequest) -> None:
         service.runs.start(run_id)
         while True:
             try:
-                result = await perform(service, metrics, run)
+                result = await perform(service, metrics, run, run_id)
                 break
             except Overloaded as exc:
                 await asyncio.sleep(exc.retry_after_s)

@@ -34,8 +34,11 @@ def _loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging.config
+
     import uvicorn
 
+    from execbox.api import logs
     from execbox.api.app import create_app
     from execbox.sandbox.spec import SandboxSettings
     from execbox.service import Service, ServiceSettings
@@ -47,9 +50,12 @@ def run(args: argparse.Namespace) -> int:
     settings = ServiceSettings(sandbox=SandboxSettings(state_dir=args.state_dir),
                                queue=args.queue,
                                **({"concurrency": args.concurrency} if args.concurrency else {}))
+    log_config = logs.configure()
+    logging.config.dictConfig(log_config)
     service = Service(settings)
     try:
-        uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="info")
+        uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="info",
+                    log_config=log_config)
     finally:
         service.close()
     return 0
