@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, Response
 
 from execbox import __version__
 from execbox.api import errors, native
-from execbox.api.compat import piston
+from execbox.api.compat import judge0, piston
 from execbox.api.metrics import Metrics
 from execbox.api.models import ExecuteRequest
 from execbox.service import Service
@@ -20,7 +20,8 @@ def create_app(service: Service) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # runs a previous server left queued or running are queued again
         for run_id, request in service.runs.unfinished():
-            native.start_background(app, run_id, ExecuteRequest.model_validate(request))
+            if not judge0.resume(app, run_id, request):
+                native.start_background(app, run_id, ExecuteRequest.model_validate(request))
         yield
 
     app = FastAPI(title="execbox", version=__version__, lifespan=lifespan,
@@ -46,4 +47,5 @@ def create_app(service: Service) -> FastAPI:
 
     app.include_router(native.router)
     app.include_router(piston.router)
+    app.include_router(judge0.router)
     return app
