@@ -27,6 +27,7 @@ class ServiceSettings:
     queue_timeout_s: float = 30.0
     max_body_bytes: int = 8 * 1024 * 1024
     cache_mb: int = 512
+    api_keys: tuple[str, ...] = ()  # empty: no authentication (loopback use)
 
 
 class Service:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,20 @@ from execbox.api.compat import judge0, piston
 from execbox.api.metrics import Metrics
 from execbox.api.models import ExecuteRequest
 from execbox.service import Service
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def _authorized(request: Request, keys: list[bytes]) -> bool:
+    given = request.headers.get("x-api-key") or request.headers.get("x-auth-token")
+    bearer = request.headers.get("authorization", "")
+    if not given and bearer.lower().startswith("bearer "):
+        given = bearer[7:].strip()
+    if not given:
+        return False
+    candidate = given.encode()
+    # compare against every key, in constant time each, so timing tells nothing
+    return any([hmac.compare_digest(candidate, key) for key in keys])
 
 
 def create_app(service: Service) -> FastAPI:
@@ -44,6 +59,17 @@ def create_app(service: Service) -> FastAPI:
             if len(body) > limit:
                 return errors.error(413, "body_too_large", f"the body is over {limit} bytes")
         return await call_next(request)
+
+    keys = [k.encode() for k in service.settings.api_keys]
+    if keys:
+        @app.middleware("http")
+        async def authenticate(request: Request,
+                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            if request.url.path in OPEN_PATHS or _authorized(request, keys):
+                return await call_next(request)
+            return errors.error(401, "unauthorized",
+                                "an API key is required: Authorization: Bearer KEY, "
+                                "X-Api-Key: KEY or (Judge0) X-Auth-Token: KEY")
 
     app.include_router(native.router)
     app.include_router(piston.router)
