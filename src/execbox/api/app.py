@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from execbox import __version__
 from execbox.api import errors, native
@@ -16,6 +17,30 @@ from execbox.api.models import ExecuteRequest
 from execbox.service import Service
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class BodyLimit:
+    """Bodies over ``limit`` bytes are refused (413) before anything reads them; a body of
+    unknown length (chunked) is refused too (411): the server (uvicorn) holds a request to
+    its Content-Length. Plain ASGI, not BaseHTTPMiddleware: ~1 ms less per request."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length")
+            if length is None and b"chunked" in headers.get(b"transfer-encoding", b""):
+                response = errors.error(411, "length_required",
+                                        "a body needs a Content-Length")
+                return await response(scope, receive, send)
+            if length is not None and (not length.isdigit() or int(length) > self.limit):
+                response = errors.error(413, "body_too_large",
+                                        f"the body is over {self.limit} bytes")
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def _authorized(request: Request, keys: list[bytes]) -> bool:
@@ -45,20 +70,7 @@ def create_app(service: Service) -> FastAPI:
     app.state.background = set()
     app.state.metrics = Metrics(service)
     errors.install(app)
-    limit = service.settings.max_body_bytes
-
-    @app.middleware("http")
-    async def body_limit(request: Request,
-                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return errors.error(413, "body_too_large",
-                                f"the body is over {limit} bytes")
-        if request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()  # cached by Starlette for the handler
-            if len(body) > limit:
-                return errors.error(413, "body_too_large", f"the body is over {limit} bytes")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
 
     keys = [k.encode() for k in service.settings.api_keys]
     if keys:
