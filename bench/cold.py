@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import subprocess
 import tempfile
 import time
@@ -22,6 +20,7 @@ import time
 from execbox.sandbox.namespace_backend import NamespaceBackend
 from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
 from execbox.types import Limits, Status
+from report import latency_table
 
 HELLO_C = b'#include <stdio.h>\nint main(void){puts("hello");return 0;}\n'
 PY = ("/usr/bin/python3", "-c", "print(1)")
@@ -72,14 +71,7 @@ def main() -> None:
                 fn()
                 times[key].append((time.perf_counter() - t0) * 1000)
     backend.close()
-    print(f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, kernel "
-          f"{platform.release()}, {args.rounds} interleaved rounds, medians")
-    print(f"{'program':8} {'how':8} {'median ms':>10} {'p90 ms':>8} {'x bare':>7}")
-    for (prog, how), xs in times.items():
-        med = statistics.median(xs)
-        base = statistics.median(times[(prog, "bare")])
-        p90 = statistics.quantiles(xs, n=10)[-1]
-        print(f"{prog:8} {how:8} {med:10.2f} {p90:8.2f} {med / base:7.2f}")
+    latency_table(times, args.rounds)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -28,6 +26,7 @@ from execbox.runner.runner import Runner, RunnerSettings, RunRequest
 from execbox.sandbox.namespace_backend import NamespaceBackend
 from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
 from execbox.types import Status
+from report import latency_table
 
 PY_CODE = b"print('hello world')\n"
 C_CODE = b'#include <stdio.h>\nint main(void){puts("hello world");return 0;}\n'
@@ -163,14 +162,7 @@ def main() -> None:
         for runner in runners.values():
             runner.close()
     backend.close()
-    print(f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, kernel "
-          f"{platform.release()}, {args.rounds} interleaved rounds, medians")
-    print(f"{'program':8} {'how':10} {'median ms':>10} {'p90 ms':>8} {'x bare':>7}")
-    for (prog, how), xs in times.items():
-        med = statistics.median(xs)
-        base = statistics.median(times[(prog, "bare")])
-        p90 = statistics.quantiles(xs, n=10)[-1]
-        print(f"{prog:8} {how:10} {med:10.2f} {p90:8.2f} {med / base:7.2f}")
+    latency_table(times, args.rounds)
     print(f"throughput, python hello, 2 client threads, {args.seconds:g} s each "
           "(max uses 1 unless said):")
     for how, rate in rates.items():

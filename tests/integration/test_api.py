@@ -6,13 +6,10 @@ import base64
 import threading
 import time
 
-import httpx
 import pytest
-import uvicorn
 
-from conftest import free_port
-from execbox.api.app import create_app
-from execbox.service import Service, ServiceSettings
+from conftest import live_server
+from execbox.service import ServiceSettings
 
 pytestmark = pytest.mark.root
 
@@ -136,51 +133,22 @@ def test_a_run_left_queued_by_a_dead_server_runs_after_a_restart(server):
     store.add(run_id, {"language": "python", "code": "print('survived')"})  # never started
     store.close()
     # a second server on the same host state: its start-up queues the run again
-    settings = ServiceSettings(warm_languages=())
-    service = Service(settings)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 10
-            while not srv.started and time.monotonic() < deadline:
-                time.sleep(0.05)
-            done = _wait_done(client, run_id)
-        assert done["status"] == "ok" and done["run"]["stdout"] == "survived\n"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
-        service.close()
+    with live_server(ServiceSettings(warm_languages=())) as client:
+        done = _wait_done(client, run_id)
+    assert done["status"] == "ok" and done["run"]["stdout"] == "survived\n"
 
 
 def test_api_keys_guard_every_route_but_health():
     settings = ServiceSettings(warm_languages=(), api_keys=("s3cret", "other"))
-    service = Service(settings)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not srv.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-            body = {"language": "python", "code": "print(1)"}
-            assert c.get("/healthz").status_code == 200
-            r = c.post("/v1/execute", json=body)
-            assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
-            assert c.post("/v1/execute", json=body,
-                          headers={"Authorization": "Bearer wrong"}).status_code == 401
-            assert c.post("/v1/execute", json=body,
-                          headers={"Authorization": "Bearer s3cret"}).status_code == 200
-            assert c.get("/v1/languages", headers={"X-Api-Key": "other"}).status_code == 200
-            assert c.get("/about", headers={"X-Auth-Token": "s3cret"}).status_code == 200
-            assert c.get("/metrics").status_code == 401
-    finally:
-        srv.should_exit = True
-        thread.join(10)
-        service.close()
+    with live_server(settings) as c:
+        body = {"language": "python", "code": "print(1)"}
+        assert c.get("/healthz").status_code == 200
+        r = c.post("/v1/execute", json=body)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        assert c.post("/v1/execute", json=body,
+                      headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.post("/v1/execute", json=body,
+                      headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/v1/languages", headers={"X-Api-Key": "other"}).status_code == 200
+        assert c.get("/about", headers={"X-Auth-Token": "s3cret"}).status_code == 200
+        assert c.get("/metrics").status_code == 401

@@ -58,8 +58,7 @@ async def execute(body: ExecuteRequest, request: Request) -> dict[str, Any]:
 async def submit_run(body: ExecuteRequest, request: Request) -> dict[str, Any]:
     service = _service(request)
     _run_request(service, body)  # refuse bad input now, not later
-    scheduler = service.scheduler
-    if scheduler.depth >= scheduler.queue_limit and scheduler.running >= scheduler.concurrency:
+    if service.scheduler.full():
         raise Overloaded("the queue is full", retry_after_s=1)
     run_id = str(uuid.uuid4())
     service.runs.add(run_id, body.model_dump())

@@ -55,7 +55,6 @@ class RawOutcome:
     stderr_truncated: bool = False
     killed_for: str | None = None  # "output" | "wall" | "cpu" | "setup" | "stuck"
     stuck: bool = False  # pipes still open long after the kill: execbox's failure
-    init_gone: bool = False  # waited for here (no report came); else the reaper waits
     started_at: float | None = None
     ended_at: float = 0.0
     cpu_baseline_ns: int = 0
@@ -172,7 +171,6 @@ def supervise(
             kill("stuck")
         if raw.frames.first(protocol.EXIT) is None:
             select.select([init_pidfd], [], [])  # no report: make sure it is gone
-            raw.init_gone = True
     return raw
 
 

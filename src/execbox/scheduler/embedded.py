@@ -49,8 +49,12 @@ class EmbeddedScheduler:
     def running(self) -> int:
         return self._running
 
+    def full(self) -> bool:
+        """Every slot busy and the queue at its limit: a new run would be refused."""
+        return self._slots.locked() and self._waiting >= self.queue_limit
+
     async def submit(self, fn: Callable[[], T]) -> T:
-        if self._slots.locked() and self._waiting >= self.queue_limit:
+        if self.full():
             raise Overloaded(f"{self._running} runs in progress and {self._waiting} queued: "
                              "the queue is full", retry_after_s=1)
         self._waiting += 1

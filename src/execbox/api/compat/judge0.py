@@ -259,9 +259,7 @@ async def create(request: Request) -> JSONResponse:
         body = await request.json()
         if not isinstance(body, dict):
             raise Judge0Error(400, "the body must be a JSON object")
-        scheduler = service.scheduler
-        if scheduler.depth >= scheduler.queue_limit and \
-                scheduler.running >= scheduler.concurrency and not _flag(request, "wait"):
+        if service.scheduler.full() and not _flag(request, "wait"):
             raise Overloaded("the queue is full", retry_after_s=1)
         token, task = _start(request.app, body, encoded)
     except Judge0Error as exc:
@@ -307,12 +305,9 @@ def _lookup(service: Service, token: str, request: Request, encoded: bool,
     if stored is None:
         return None
     submission = stored.get("judge0")
-    if submission is None:  # queued or running
-        return _present({"token": token, "status": {"id": 2 if stored["state"] == "running"
-                                                    else 1,
-                                                    "description": STATUSES[2 if stored[
-                                                        "state"] == "running" else 1]}},
-                        request, encoded)
+    if submission is None:  # queued (1) or running (2)
+        status = 2 if stored["state"] == "running" else 1
+        submission = {"token": token, "status": {"id": status, "description": STATUSES[status]}}
     return _present(submission, request, encoded)
 
 
