@@ -1,24 +1,41 @@
-"""The native API, v1: execute, languages, health. Translation only."""
+"""The native API, v1: execute, languages, health. Translation only; a request with
+``tests`` is judged by ``execbox.judge``, its compile and each test as scheduler jobs."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from execbox.api.execution import perform
-from execbox.api.metrics import Metrics
-from execbox.api.models import ExecuteRequest
+from execbox.api.metrics import Metrics, Stopwatch
+from execbox.api.models import ExecuteRequest, FloatCheckerIn, ProgramCheckerIn, TextCheckerIn
 from execbox.errors import ConfigError
+from execbox.judge import (
+    BuiltinChecker,
+    CheckerProgram,
+    Judge,
+    JudgeRequest,
+    JudgeResult,
+    JudgeSettings,
+    TestCase,
+    TestResult,
+)
+from execbox.judge.aio import run_tests
 from execbox.runner.runner import RunRequest, RunResult
 from execbox.scheduler import Overloaded
 from execbox.service import Service
 
 router = APIRouter()
+T = TypeVar("T")
+log = logging.getLogger("execbox.run")
+Job = RunRequest | JudgeRequest  # a plain run, or a judged one (with tests)
 
 
 def _service(request: Request) -> Service:
@@ -26,10 +43,14 @@ def _service(request: Request) -> Service:
     return service
 
 
+def _judge(service: Service) -> Judge:
+    settings = getattr(service.settings, "judge", None)
+    return Judge(service.runner, settings if isinstance(settings, JudgeSettings) else None)
+
+
 def _run_request(service: Service, body: ExecuteRequest) -> RunRequest:
-    """Validate everything a sandbox would only find out later (ConfigError → 400)."""
-    if body.tests is not None or body.checker is not None:
-        raise ConfigError("tests and checkers are not supported by this server yet")
+    """Validate everything a sandbox would only find out later (ConfigError → 400); the
+    program of ``body`` (its ``tests``, if any, left to ``_job``)."""
     lang = service.registry.get(body.language, body.version)
     run = RunRequest(
         language=lang.name, version=lang.version,
@@ -37,27 +58,127 @@ def _run_request(service: Service, body: ExecuteRequest) -> RunRequest:
         args=tuple(body.args), env=body.env,
         limits=body.limits.given() if body.limits else {},
         compile_limits=body.compile_limits.given() if body.compile_limits else {})
+    if body.tests is None and (body.checker is not None or body.stop_on_failure):
+        raise ConfigError("checker and stop_on_failure need tests")
     service.runner.check(run)
     return run
 
 
-def _answer(run_id: str, result: RunResult) -> dict[str, Any]:
-    return {"id": run_id, **result.as_json(), "tests": None, "verdict": None}
+def _job(service: Service, body: ExecuteRequest) -> Job:
+    """The validated request: a plain run, or (with ``tests``) a judged one."""
+    run = _run_request(service, body)
+    if body.tests is None:
+        return run
+    if body.stdin:
+        raise ConfigError("with tests, give each test its stdin (not a top-level stdin)")
+    judged = JudgeRequest(
+        run=run, stop_on_failure=body.stop_on_failure,
+        tests=tuple(TestCase(name=t.name or str(i + 1), stdin=t.stdin.encode(),
+                             expected=None if t.expected_output is None
+                             else t.expected_output.encode())
+                    for i, t in enumerate(body.tests)),
+        checker=_checker(service, body.checker))
+    _judge(service).check(judged)
+    return judged
 
 
-@router.post("/v1/execute", summary="Compile and run a program, wait for the result")
+def _checker(service: Service,
+             spec: str | TextCheckerIn | FloatCheckerIn | ProgramCheckerIn | None,
+             ) -> BuiltinChecker | CheckerProgram:
+    if spec is None:
+        return BuiltinChecker()
+    if isinstance(spec, str):
+        return BuiltinChecker(spec)
+    if isinstance(spec, ProgramCheckerIn):
+        lang = service.registry.get(spec.language, spec.version)
+        return CheckerProgram(RunRequest(
+            language=lang.name, version=lang.version, files=spec.sandbox_files(lang.source),
+            limits=spec.limits.given() if spec.limits else {},
+            compile_limits=spec.compile_limits.given() if spec.compile_limits else {}))
+    return BuiltinChecker(spec.type, spec.options())
+
+
+async def _perform(service: Service, metrics: Metrics, job: Job,
+                   run_id: str) -> dict[str, Any]:
+    if isinstance(job, RunRequest):
+        result = await perform(service, metrics, job, run_id)
+        return {"id": run_id, **result.as_json(), "tests": None, "verdict": None}
+    judged = await perform_judge(service, metrics, job, run_id)
+    return {"id": run_id, **judged.as_json()}
+
+
+async def perform_judge(service: Service, metrics: Metrics, request: JudgeRequest,
+                        run_id: str) -> JudgeResult:
+    """Compile once (one scheduler job: refused with Overloaded when full), then each test
+    as its own job; those wait for room rather than failing, the request being admitted."""
+    judge = _judge(service)
+    total = Stopwatch()
+    try:
+        plan = await service.scheduler.submit(lambda: judge.prepare(request))
+    except Overloaded:
+        metrics.rejected.labels("overloaded").inc()
+        raise
+    lang = plan.solution.language
+    if plan.done is not None:
+        seconds = total.lap()
+        metrics.observe(RunResult(lang.name, lang.version, plan.done.status,
+                                  plan.done.compile, None), queued_s=0.0, ran_s=seconds)
+        _log(run_id, plan.done, seconds)
+        return plan.done
+
+    async def admitted(fn: Callable[[], T]) -> T:
+        ran = [0.0]
+
+        def work() -> T:
+            watch = Stopwatch()
+            try:
+                return fn()
+            finally:
+                ran[0] = watch.lap()
+
+        waited = Stopwatch()
+        while True:
+            try:
+                out = await service.scheduler.submit(work)
+                break
+            except Overloaded:
+                await asyncio.sleep(0.02)
+        if isinstance(out, TestResult) and out.run is not None:
+            metrics.observe(RunResult(lang.name, lang.version, out.run.status, None, out.run),
+                            queued_s=max(waited.lap() - ran[0], 0.0), ran_s=ran[0])
+        return out
+
+    # (the scheduler will learn which client a job is for; until then a test job that
+    # finds the queue full waits and retries: its request was admitted with its compile)
+    results = await run_tests(judge, plan, admitted, service.scheduler.concurrency)
+    result = judge.finish(plan, results)
+    _log(run_id, result, total.lap())
+    return result
+
+
+def _log(run_id: str, result: JudgeResult, seconds: float) -> None:
+    log.info("judged", extra={
+        "run_id": run_id, "language": result.language, "version": result.version,
+        "status": result.status.value, "verdict": result.verdict.value,
+        "tests": len(result.tests),
+        "failed": sum(1 for t in result.tests if t.failed),
+        "skipped": sum(1 for t in result.tests if t.verdict is None),
+        "total_ms": round(seconds * 1000, 2), "compile_cached": result.compile_cached})
+
+
+@router.post("/v1/execute", summary="Compile and run a program (or judge it on tests), wait")
 @router.post("/execute", include_in_schema=False)
 async def execute(body: ExecuteRequest, request: Request) -> dict[str, Any]:
     service = _service(request)
-    run = _run_request(service, body)
+    job = _job(service, body)
     run_id = str(uuid.uuid4())
-    return _answer(run_id, await perform(service, request.app.state.metrics, run, run_id))
+    return await _perform(service, request.app.state.metrics, job, run_id)
 
 
 @router.post("/v1/runs", status_code=202, summary="Queue a run; fetch it with GET /v1/runs/{id}")
 async def submit_run(body: ExecuteRequest, request: Request) -> dict[str, Any]:
     service = _service(request)
-    _run_request(service, body)  # refuse bad input now, not later
+    _job(service, body)  # refuse bad input now, not later
     if service.scheduler.full():
         raise Overloaded("the queue is full", retry_after_s=1)
     run_id = str(uuid.uuid4())
@@ -81,7 +202,7 @@ def start_background(app: Any, run_id: str, body: ExecuteRequest) -> None:
 
     async def go() -> None:
         try:
-            run = _run_request(service, body)
+            job = _job(service, body)
         except ConfigError as exc:  # e.g. a language gone since a restart
             service.runs.finish(run_id, {"error": {"code": "invalid_request",
                                                    "message": str(exc)}})
@@ -89,11 +210,11 @@ def start_background(app: Any, run_id: str, body: ExecuteRequest) -> None:
         service.runs.start(run_id)
         while True:
             try:
-                result = await perform(service, metrics, run, run_id)
+                answer = await _perform(service, metrics, job, run_id)
                 break
             except Overloaded as exc:
                 await asyncio.sleep(exc.retry_after_s)
-        service.runs.finish(run_id, _answer(run_id, result))
+        service.runs.finish(run_id, answer)
 
     task = asyncio.create_task(go())
     tasks: set[asyncio.Task[None]] = app.state.background

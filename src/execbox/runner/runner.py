@@ -90,6 +90,24 @@ class RunResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A program ready to run: compiled (or refused by its compiler), limits resolved."""
+
+    language: Language
+    status: Status  # ok, compile_error or internal_error (compiling failed for execbox)
+    compile: StageResult | None  # None: an interpreted language
+    files: tuple[SandboxFile, ...]  # the artifacts, or the sources when interpreted
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    limits: Limits  # of each run
+    cached: bool = False  # the compile stage came from the cache
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+
 def resolve_limits(defaults: Limits, language: Mapping[str, int],
                    request: Mapping[str, int], caps: Limits, stage: str) -> Limits:
     """Defaults, then the language's, then the request's; over a cap is an error."""
@@ -124,15 +142,28 @@ class Runner:
                            s.compile_caps, "compile")
 
     def run(self, request: RunRequest) -> RunResult:
+        prepared = self.prepare(request)
+        if not prepared.ok:
+            return RunResult(prepared.language.name, prepared.language.version,
+                             prepared.status, prepared.compile, None)
+        result = self.run_prepared(prepared, request.stdin)
+        return RunResult(prepared.language.name, prepared.language.version, result.status,
+                         prepared.compile, result, prepared.cached)
+
+    def prepare(self, request: RunRequest) -> Prepared:
+        """Resolve the language and limits and compile (sandboxed, cached) once; the result
+        runs any number of times with ``run_prepared`` (a judge: once per test)."""
         lang = self.languages.get(request.language, request.version)
         s = self.settings
         run_limits = resolve_limits(s.run_defaults, lang.run_limits, request.limits,
                                     s.run_caps, "run")
         env = {**lang.env, **request.env}
         entry = request.files[0].name
+        argv = lang.run_argv(entry, request.args, limits=run_limits)
         files = request.files
         compiled: StageResult | None = None
         cached = False
+        status = Status.OK
         if lang.compiled:
             compile_limits = resolve_limits(s.compile_defaults, lang.compile_limits,
                                             request.compile_limits, s.compile_caps, "compile")
@@ -140,14 +171,24 @@ class Runner:
             if compiled.status is not Status.OK:
                 status = (Status.INTERNAL_ERROR if compiled.status is Status.INTERNAL_ERROR
                           else Status.COMPILE_ERROR)
-                return RunResult(lang.name, lang.version, status, compiled, None)
+                return Prepared(lang, status, compiled, (), argv, env, run_limits, False)
             files = tuple(SandboxFile(name, data, executable=True)
                           for name, data in artifacts.items())
-        spec = SandboxSpec(argv=lang.run_argv(entry, request.args, limits=run_limits),
-                           files=files,
-                           stdin=request.stdin, env=env, limits=run_limits, mounts=lang.mounts)
-        result = self._execute(f"{lang.name}:run", spec)
-        return RunResult(lang.name, lang.version, result.status, compiled, result, cached)
+        return Prepared(lang, status, compiled, files, argv, env, run_limits, cached)
+
+    def run_prepared(self, prepared: Prepared, stdin: bytes = b"",
+                     files: tuple[SandboxFile, ...] = ()) -> StageResult:
+        """One run of a prepared program in a fresh sandbox (a warm one when the pool has
+        its flavor), with ``files`` added to its work dir (a checker's input.txt...)."""
+        if not prepared.ok:
+            raise ConfigError("a program that did not compile cannot run")
+        clash = {f.name for f in files} & {f.name for f in prepared.files}
+        if clash:
+            raise ConfigError("file(s) given twice: " + ", ".join(sorted(clash)))
+        lang = prepared.language
+        spec = SandboxSpec(argv=prepared.argv, files=prepared.files + files, stdin=stdin,
+                           env=prepared.env, limits=prepared.limits, mounts=lang.mounts)
+        return self._execute(f"{lang.name}:run", spec)
 
     def _compile(self, lang: Language, request: RunRequest, limits: Limits,
                  env: Mapping[str, str]) -> tuple[StageResult, dict[str, bytes], bool]:

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 
 from execbox.api.execution import perform
 from execbox.errors import ConfigError
+from execbox.judge import TestCase, Verdict, checkers, judge_run, text_checker, verdicts
 from execbox.runner.runner import RunRequest, RunResult
 from execbox.sandbox.spec import SandboxFile
 from execbox.scheduler import Overloaded
@@ -120,25 +121,32 @@ def _run_request(service: Service, body: dict[str, Any], encoded: bool,
     return run, _text(body.get("expected_output"), encoded, "expected_output")
 
 
+# Judge0 1.13.1 compares stdout with expected_output after stripping each line's trailing
+# whitespace and the trailing blank lines: the judge's "lines" checker, used as is here so
+# that a submission and a native test judge alike.
+_CHECK = text_checker(checkers.builtin("lines"))
+_BY_VERDICT = {Verdict.AC: 3, Verdict.WA: 4, Verdict.TLE: 5, Verdict.CE: 6, Verdict.OLE: 8,
+               Verdict.IE: 13}
+
+
+def verdict_of(result: RunResult, expected: str | None) -> Verdict:
+    """The judge's verdict of a finished submission (one test)."""
+    if result.run is None:
+        return verdicts.of_compile(result.status) if result.compile else Verdict.IE
+    test = TestCase("1", expected=None if expected is None else expected.encode())
+    return judge_run(result.run, test, _CHECK).verdict
+
+
 def _status(result: RunResult, expected: str | None) -> int:
-    if result.status is Status.COMPILE_ERROR:
-        return 6
-    stage = result.run
-    if stage is None or result.status is Status.INTERNAL_ERROR:
-        return 13
-    if stage.status is Status.OK:
-        if expected is not None and stage.stdout.decode("utf-8", "replace").rstrip() != \
-                expected.rstrip():
-            return 4
-        return 3
-    if stage.status is Status.TIME_LIMIT:
-        return 5
+    verdict = verdict_of(result, expected)
+    if verdict in _BY_VERDICT:
+        return _BY_VERDICT[verdict]
+    stage = result.run  # RE or MLE: Judge0 names the signal, else NZEC or "Other"
+    assert stage is not None
     if stage.signal in _SIGNAL_STATUS:
         return _SIGNAL_STATUS[stage.signal]
     if stage.status is Status.RUNTIME_ERROR:
         return 11
-    if stage.status is Status.OUTPUT_LIMIT:
-        return 8
     return 12
 
 

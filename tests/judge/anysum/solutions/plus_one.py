@@ -1,0 +1,3 @@
+# one too many
+n = int(input())
+print(n, 1)

@@ -1,0 +1,8 @@
+/* prints the answer, then never stops printing */
+#include <stdio.h>
+
+int main(void) {
+    long long a, b;
+    if (scanf("%lld %lld", &a, &b) != 2) return 1;
+    for (;;) printf("%lld\n", a + b);
+}

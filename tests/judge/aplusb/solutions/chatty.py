@@ -1,0 +1,4 @@
+# prints the answer, then never stops printing
+a, b = map(int, input().split())
+while True:
+    print(a + b)

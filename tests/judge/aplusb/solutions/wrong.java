@@ -1,0 +1,10 @@
+// the sum cut to 32 bits: wrong on large sums
+import java.util.Scanner;
+
+public class Main {
+    public static void main(String[] args) {
+        Scanner in = new Scanner(System.in);
+        long a = in.nextLong(), b = in.nextLong();
+        System.out.println((int) (a + b));
+    }
+}

@@ -1,0 +1,3 @@
+# integer division: wrong whenever b does not divide a
+a, b = map(int, input().split())
+print("quotient", a // b)
