@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from execbox.sandbox.interaction import Interaction
 from execbox.sandbox.spec import SandboxSpec
 from execbox.types import StageResult
 
@@ -15,8 +16,9 @@ class SandboxBackend(Protocol):
 
     name: str
 
-    def run(self, spec: SandboxSpec) -> StageResult:
-        """Build a fresh sandbox, run ``spec.argv`` in it, tear everything down."""
+    def run(self, spec: SandboxSpec, interaction: Interaction | None = None) -> StageResult:
+        """Build a fresh sandbox, run ``spec.argv`` in it, tear everything down. An
+        interactive spec takes its stdin from, and streams its output to, ``interaction``."""
         ...
 
     def close(self) -> None:

@@ -38,6 +38,7 @@ from execbox.sandbox import (
     namespaces,
     protocol,
     rlimits,
+    terminal,
     users,
 )
 from execbox.sandbox.spec import BOX_DIR, SandboxFile
@@ -53,6 +54,7 @@ class ChildFds:
     stderr: int  # write end
     status: int  # write end of the status pipe
     control: int = -1  # read end of the order pipe (warm sandboxes only)
+    stdin: int = -1  # read end of the stdin pipe (interactive runs only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class RunOrder:
     collect: tuple[str, ...]
     collect_max_bytes: int
     stdin: bytes = b""  # becomes the program's fd 0 (a memfd: a regular, seekable file)
+    interactive: bool = False  # fd 0 is the stdin pipe instead, written while it runs
+    pty: tuple[int, int] | None = None  # (rows, cols): stdio is a terminal the init relays
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +145,8 @@ def prepare(plan: ChildPlan, fds: ChildFds, progress: _Progress) -> None:
         # starts); the backend promotes the box back to normal scheduling when it is used
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the spawner died: so does the box
-    _close_other_fds(tuple(fd for fd in (fds.stdout, fds.stderr, fds.status, fds.control)
-                           if fd >= 0))
+    _close_other_fds(tuple(fd for fd in (fds.stdout, fds.stderr, fds.status, fds.control,
+                                         fds.stdin) if fd >= 0))
     for sig in _RESET_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     progress.at("cgroup")
@@ -172,13 +176,22 @@ def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
     """One run: files in, the program as pid 2, reap, kill the rest, files out, report."""
     progress.at("files")
     mounts.write_files(BOX_DIR, order.files)
-    stdin = _memfd(order.stdin)
+    master = -1
+    if order.pty is not None:
+        master, stdin = terminal.open_pty(*order.pty)
+        stdio = (stdin, stdin, stdin)
+    else:
+        stdin = fds.stdin if order.interactive else _memfd(order.stdin)
+        stdio = (stdin, fds.stdout, fds.stderr)
     progress.at("spawn")
     os.chdir(BOX_DIR)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_offset_ns = int((before.ru_utime + before.ru_stime) * 1e9)  # earlier runs' time
-    stdio = (stdin, fds.stdout, fds.stderr)
-    if plan.inprocess is not None:
+    if master >= 0:
+        start = time.monotonic_ns()
+        pid = launch.spawn(order.argv, order.env, plan.path, stdio, order.rlimits,
+                           keep_limits=not last, tty=True)
+    elif plan.inprocess is not None:
         start = time.monotonic_ns()
         pid = launch.fork_inprocess(plan.inprocess, order.argv, order.env, order.rlimits, stdio)
     elif zygote is None:
@@ -194,7 +207,11 @@ def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
     progress.at("started")
     protocol.send(fds.status, protocol.STARTED, {"pid": pid, "marks": progress.marks})
     progress.at("wait")
-    wait_status, wall_ns = _reap_until_exit(pid, start)
+    if master >= 0:
+        wait_status, wall_ns = terminal.relay(master, fds.stdin, fds.stdout, pid, start)
+        _kill_rest()
+    else:
+        wait_status, wall_ns = _reap_until_exit(pid, start)
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     progress.at("collect")
     names, blobs = collect.collect(BOX_DIR, order.collect, order.collect_max_bytes)
@@ -275,6 +292,12 @@ def _reap_until_exit(pid: int, start: int) -> tuple[int, int]:
         if child == pid:
             status, wall_ns = st, time.monotonic_ns() - start
             break
+    _kill_rest()
+    return status, wall_ns
+
+
+def _kill_rest() -> None:
+    """The program is gone: kill and reap every other process of the namespace."""
     try:
         os.kill(-1, signal.SIGKILL)  # as pid 1: every other process of the namespace
     except ProcessLookupError:
@@ -283,6 +306,6 @@ def _reap_until_exit(pid: int, start: int) -> tuple[int, int]:
         try:
             os.waitpid(-1, 0)
         except ChildProcessError:
-            return status, wall_ns
+            return
 
 

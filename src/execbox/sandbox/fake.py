@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from execbox.sandbox.interaction import Interaction
 from execbox.sandbox.spec import SandboxSpec
 from execbox.types import StageResult, Status
 
@@ -24,7 +25,9 @@ class FakeBackend:
         self.specs: list[SandboxSpec] = []
         self.closed = False
 
-    def run(self, spec: SandboxSpec) -> StageResult:
+    def run(self, spec: SandboxSpec, interaction: Interaction | None = None) -> StageResult:
+        if interaction is not None:
+            raise NotImplementedError("the fake backend runs nothing interactively")
         self.specs.append(spec)
         return self.responder(spec)
 

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import termios
 
 from execbox.sandbox import libc, rlimits
 
@@ -26,14 +27,15 @@ _ZYGOTE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TZ":
 
 def spawn(argv: tuple[str, ...], env: dict[str, str], path: tuple[str, ...],
           stdio: tuple[int, int, int], limits: tuple[rlimits.Rlimit, ...],
-          keep_limits: bool) -> int:
+          keep_limits: bool, tty: bool = False) -> int:
     """Start argv (looked up in ``path`` unless absolute) under ``limits``.
 
     The fast way, posix_spawn, can only pass on the init's own rlimits, which the init
     (unprivileged) can never raise again: fine for its last run. ``keep_limits`` (a reused
-    sandbox with runs to come) forks instead and lowers them in the child only."""
+    sandbox with runs to come) forks instead and lowers them in the child only. ``tty``:
+    stdio is a terminal, which becomes the program's controlling terminal (fork too)."""
     executable = resolve(argv[0], path)
-    if not keep_limits:
+    if not keep_limits and not tty:
         rlimits.apply(limits)
         return os.posix_spawn(
             executable, list(argv), env,
@@ -44,6 +46,8 @@ def spawn(argv: tuple[str, ...], env: dict[str, str], path: tuple[str, ...],
     if pid == 0:
         try:
             _become_program(stdio, limits)
+            if tty:
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             os.execve(executable, list(argv), env)  # noqa: S606 - an argv, never a shell
         finally:
             os._exit(127)

@@ -9,6 +9,7 @@ builds the tree below, then pivot_roots into it and detaches the host's root:
     /usr/local ...               masked by an empty read-only tmpfs
     /etc/passwd /etc/group       written fresh: the sandbox user only
     /dev                         tmpfs with null zero full random urandom, fd links, shm
+    /dev/pts /dev/ptmx           a private devpts instance, only for a run with a terminal
     /proc                        a fresh proc of the sandbox's pid namespace, hidepid=2
     /box  /tmp                   writable tmpfs, size and inode limits
     /                            remounted read-only, nosuid, nodev
@@ -52,6 +53,7 @@ class RootPlan:
     work_bytes: int
     tmp_bytes: int
     inodes: int
+    pty: bool = False  # a devpts instance of its own (an interactive run's terminal)
 
 
 def plan(
@@ -63,6 +65,7 @@ def plan(
     work_mb: int,
     tmp_mb: int,
     inodes: int,
+    pty: bool = False,
 ) -> RootPlan:
     """Parent side: resolve every host path once, skip optional ones that are absent."""
     binds: list[Bind] = []
@@ -84,7 +87,7 @@ def plan(
     binds.sort(key=lambda b: b.target.count("/"))
     present_masks = tuple(p for p in masks if os.path.isdir(p))
     return RootPlan(root, tuple(binds), tuple(links), present_masks, uid, gid,
-                    work_mb * _MIB, tmp_mb * _MIB, inodes)
+                    work_mb * _MIB, tmp_mb * _MIB, inodes, pty)
 
 
 def _inside(p: RootPlan, path: str) -> str:
@@ -166,6 +169,11 @@ def _build_dev(p: RootPlan) -> None:
     os.mkdir(f"{dev}/shm", 0o755)
     _tmpfs(f"{dev}/shm", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC,
            f"size={p.tmp_bytes},nr_inodes={p.inodes},mode=1777")
+    if p.pty:  # its own instance: none of the host's terminals, a handful of its own
+        os.mkdir(f"{dev}/pts", 0o755)
+        libc.mount("devpts", f"{dev}/pts", "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
+                   f"newinstance,ptmxmode=0666,mode=0620,gid={p.gid},max=16")
+        os.symlink("pts/ptmx", f"{dev}/ptmx")
     libc.mount("none", dev, "", libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID
                | libc.MS_NOEXEC, "size=64k,nr_inodes=64,mode=755")
 

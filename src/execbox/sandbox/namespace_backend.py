@@ -30,6 +30,7 @@ from execbox.sandbox import (
     seccomp,
 )
 from execbox.sandbox.cgroups import Cgroup, CgroupDriver, CgroupStats, detect
+from execbox.sandbox.interaction import Interaction
 from execbox.sandbox.reaper import Leftover, Reaper
 from execbox.sandbox.spawner import Spawner
 from execbox.sandbox.spec import BindMount, SandboxSettings, SandboxSpec
@@ -74,12 +75,15 @@ class NamespaceBackend:
         for template in self._templates.values():
             template.close()
 
-    def run(self, spec: SandboxSpec) -> StageResult:
-        """Cold: build a sandbox for this spec alone, run it, tear it down."""
+    def run(self, spec: SandboxSpec, interaction: Interaction | None = None) -> StageResult:
+        """Cold: build a sandbox for this spec alone, run it, tear it down. An interactive
+        spec needs an ``interaction``: its stdin, output and signals go through it."""
+        if spec.interactive != (interaction is not None):
+            raise ConfigError("an interactive spec runs with an interaction, and only it")
         limits = spec.limits
         box = self._start(spec.mounts, limits, order=self._order(spec, limits))
         box.uses = 1  # its only one
-        return self._finish(box, spec, None)
+        return self._finish(box, spec, None, interaction=interaction)
 
     def build(self, mounts: tuple[BindMount, ...] = (), caps: Limits | None = None,
               zygote: tuple[str, ...] | None = None,
@@ -179,7 +183,8 @@ class NamespaceBackend:
             cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
             s = self.settings
             root = mounts.plan(self._root_dir, s.runtime_mounts + extra, s.masked_paths,
-                               slot.uid, slot.gid, s.work_dir_mb, s.tmp_mb, s.inodes)
+                               slot.uid, slot.gid, s.work_dir_mb, s.tmp_mb, s.inodes,
+                               pty=order is not None and order.pty is not None)
             plan = child.ChildPlan(
                 path=self._path, cgroup_enter_files=tuple(cgroup.enter_files()),
                 hostname=s.hostname, root=root,
@@ -187,9 +192,12 @@ class NamespaceBackend:
                 last_cap=self._last_cap, seccomp_bpf=self._bpf, order=order, zygote=zygote,
                 inprocess=inprocess[1] if inprocess else None, max_uses=max_uses)
             spawner = self._template(*inprocess) if inprocess else self._spawner
-            parent_ends, child_ends = pipes_for_child(warm=order is None)
-            for fd in child_ends[:2]:  # the program's stdio is its own: /dev/stdout reopens
-                os.fchown(fd, slot.uid, slot.gid)
+            parent_ends, ends = pipes_for_child(
+                warm=order is None, interactive=order is not None and order.interactive)
+            child_ends = tuple(fd for fd in ends if fd >= 0)
+            for fd in (*child_ends[:2], ends[4]):  # the program's stdio is its own:
+                if fd >= 0:                          # /dev/stdout reopens
+                    os.fchown(fd, slot.uid, slot.gid)
             try:
                 init_pid, pidfd = spawner.spawn(plan, child_ends)
             except BaseException:
@@ -222,16 +230,19 @@ class NamespaceBackend:
         return child.RunOrder(
             argv=spec.argv, env={"PATH": s.path_env, **BASE_ENV, **spec.env},
             files=spec.files, rlimits=rlimits.plan(limits, s.open_files, s.stack_mb),
-            collect=spec.collect, collect_max_bytes=spec.collect_max_bytes, stdin=spec.stdin)
+            collect=spec.collect, collect_max_bytes=spec.collect_max_bytes, stdin=spec.stdin,
+            interactive=spec.interactive, pty=spec.pty)
 
     def _finish(self, box: WarmSandbox, spec: SandboxSpec,
                 frames: protocol.FrameReader | None, memory_baseline: int = 0,
-                before: CgroupStats | None = None) -> StageResult:
+                before: CgroupStats | None = None,
+                interaction: Interaction | None = None) -> StageResult:
         """Supervise the run; tear down unless reusable; decide the status."""
         box.reusable = False
         try:
             raw = supervise(box.pidfd, box.pipes, spec.limits, box.cgroup,
-                            self.settings.setup_timeout_ms / 1000, frames, memory_baseline)
+                            self.settings.setup_timeout_ms / 1000, frames, memory_baseline,
+                            interaction, lambda sig: _signal_program(box, sig))
             stats = box.cgroup.stats()
             if before is not None:  # a reused cgroup: only this run's events count
                 stats = replace(stats, oom_kills=stats.oom_kills - before.oom_kills,
@@ -272,6 +283,26 @@ class WarmSandbox:
     @property
     def uid(self) -> int:
         return self.slot.uid
+
+
+def _signal_program(box: WarmSandbox, sig: int) -> None:
+    """Send ``sig`` to the program: the init's child. Its pid is taken from the init's
+    children list and checked again once a pidfd pins it, so a pid reused after the
+    program's exit is never signalled."""
+    children = _with_children(box.init_pid)[1:]
+    if not children:
+        return
+    try:
+        pidfd = os.pidfd_open(children[0])
+    except OSError:
+        return
+    try:
+        if children[0] in _with_children(box.init_pid):
+            signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)
 
 
 def _with_children(pid: int) -> list[int]:

@@ -5,6 +5,7 @@ Precedence, first match wins:
     output over the cap           output_limit (limit=output)
     the cgroup's OOM killer fired memory_limit
     wall clock ran out            time_limit (limit=wall_time)
+    ended by its client           signaled (SIGKILL; an interactive run's client left/idled)
     CPU over the limit / SIGXCPU  time_limit (limit=cpu_time)
     init vanished without report  internal_error
     died by SIGSYS                blocked_syscall (the seccomp filter killed it)
@@ -61,6 +62,11 @@ def decide(raw: RawOutcome, limits: Limits) -> StageResult:
         return _limited(result, Status.MEMORY_LIMIT, LimitKind.MEMORY)
     if raw.killed_for == "wall":
         return _limited(result, Status.TIME_LIMIT, LimitKind.WALL_TIME)
+    if raw.killed_for == "client":
+        result.status = Status.SIGNALED
+        result.signal = "SIGKILL"
+        result.message = "ended by its client"
+        return result
     wait_status = int(exited["wait_status"]) if exited is not None else None
     sig = os.WTERMSIG(wait_status) if wait_status is not None and os.WIFSIGNALED(
         wait_status) else None

@@ -128,7 +128,7 @@ def serve(sock: socket.socket) -> None:
         if sock not in ready:
             continue
         try:
-            head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 4, socket.MSG_CMSG_CLOEXEC)
+            head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 5, socket.MSG_CMSG_CLOEXEC)
         except OSError:
             head = b""
         if not head:  # the backend is gone (closed, or killed): take every sandbox down
@@ -140,8 +140,10 @@ def serve(sock: socket.socket) -> None:
         pid = forker.fork()
         if pid == 0:
             sock.close()
+            rest = fds[3:]  # a warm box's order pipe, then an interactive run's stdin
+            control = rest.pop(0) if plan.order is None and rest else -1
             child.main(plan, ChildFds(stdout=fds[0], stderr=fds[1], status=fds[2],
-                                      control=fds[3] if len(fds) > 3 else -1))
+                                      control=control, stdin=rest[0] if rest else -1))
         live.add(pid)
         for fd in fds:
             os.close(fd)

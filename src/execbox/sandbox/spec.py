@@ -64,8 +64,17 @@ class SandboxSpec:
     mounts: tuple[BindMount, ...] = ()  # extra read-only paths (a language's runtime)
     collect: tuple[str, ...] = ()  # work-dir files to bring back out (compiled artifacts)
     collect_max_bytes: int = 64 * 1024 * 1024
+    # interactive: stdin is a pipe the caller writes to while the program runs (see
+    # ``Interaction``), not the bytes above; pty: the program's stdio is a terminal inside
+    # the sandbox (its own devpts), rows x cols, both streams arriving as stdout
+    interactive: bool = False
+    pty: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        if self.pty is not None and not self.interactive:
+            raise ConfigError("a pty is only for interactive runs")
+        if self.pty is not None and not all(0 < n <= 1000 for n in self.pty):
+            raise ConfigError(f"terminal size must be 1-1000 rows and columns: {self.pty}")
         if not self.argv or any("\x00" in a for a in self.argv):
             raise ConfigError("argv must be a non-empty list of strings without NUL")
         for key, value in self.env.items():

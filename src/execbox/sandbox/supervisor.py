@@ -14,11 +14,13 @@ import select
 import selectors
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from execbox.errors import SandboxSetupError
 from execbox.sandbox import protocol
 from execbox.sandbox.cgroups import Cgroup, CgroupStats
+from execbox.sandbox.interaction import Interaction, Op
 from execbox.types import Limits
 
 _READ = 1 << 16
@@ -34,9 +36,10 @@ class Pipes:
     stdout: int
     stderr: int
     control: int = -1  # write end of the order pipe (warm sandboxes only)
+    stdin: int = -1  # write end of the program's stdin (interactive runs only)
 
     def close(self) -> None:
-        for fd in (self.status, self.stdout, self.stderr, self.control):
+        for fd in (self.status, self.stdout, self.stderr, self.control, self.stdin):
             if fd >= 0:
                 try:
                     os.close(fd)
@@ -53,7 +56,7 @@ class RawOutcome:
     stderr: bytearray = field(default_factory=bytearray)
     stdout_truncated: bool = False
     stderr_truncated: bool = False
-    killed_for: str | None = None  # "output" | "wall" | "cpu" | "setup" | "stuck"
+    killed_for: str | None = None  # "output" | "wall" | "cpu" | "setup" | "stuck" | "client"
     stuck: bool = False  # pipes still open long after the kill: execbox's failure
     started_at: float | None = None
     ended_at: float = 0.0
@@ -63,17 +66,23 @@ class RawOutcome:
     stats: CgroupStats | None = None
 
 
-def pipes_for_child(warm: bool = False) -> tuple[Pipes, tuple[int, ...]]:
-    """(parent ends, child ends: stdout-write, stderr-write, status-write and, for a warm
-    sandbox, order-read). Stdin is no pipe: the init makes it from the order (a memfd)."""
+def pipes_for_child(warm: bool = False, interactive: bool = False,
+                    ) -> tuple[Pipes, tuple[int, ...]]:
+    """(parent ends, child ends: stdout-write, stderr-write, status-write, order-read or
+    -1, stdin-read or -1). The order pipe is a warm sandbox's; the stdin pipe an
+    interactive run's: otherwise the init makes stdin from the order (a memfd)."""
     status, stdout, stderr = (_pipe() for _ in range(3))
     parent = Pipes(status=status[0], stdout=stdout[0], stderr=stderr[0])
-    ends: tuple[int, ...] = (stdout[1], stderr[1], status[1])
+    ends: list[int] = [stdout[1], stderr[1], status[1], -1, -1]
     if warm:
         control = _pipe()
         parent.control = control[1]
-        ends += (control[0],)
-    return parent, ends
+        ends[3] = control[0]
+    if interactive:
+        stdin = _pipe()
+        parent.stdin = stdin[1]
+        ends[4] = stdin[0]
+    return parent, tuple(ends)
 
 
 def _pipe() -> tuple[int, int]:
@@ -89,17 +98,25 @@ def _pipe() -> tuple[int, int]:
 def supervise(
     init_pidfd: int, pipes: Pipes, limits: Limits, cgroup: Cgroup, setup_timeout_s: float,
     frames: protocol.FrameReader | None = None, memory_baseline: int = 0,
+    interaction: Interaction | None = None,
+    signal_program: Callable[[int], None] | None = None,
 ) -> RawOutcome:
     """Run to the end: until the init's report is whole (then whatever is still in the
     output pipes is read: every writer is dead by then), or until the pipes close. No
     descriptor is closed here: a reusable sandbox keeps them for its next run.
-    ``frames`` holds what the status pipe already said (a warm box's READY)."""
+    ``frames`` holds what the status pipe already said (a warm box's READY).
+
+    With an ``interaction`` output is handed to it as it arrives instead of kept (the
+    output cap counts it all the same), and what it queues is done here: stdin written to
+    ``pipes.stdin`` as the program takes it, EOF, signals (``signal_program``), kill."""
     raw = RawOutcome(frames=frames or protocol.FrameReader(), memory_baseline=memory_baseline)
     sel = selectors.DefaultSelector()
     sinks = {pipes.stdout: (raw.stdout, "stdout"), pipes.stderr: (raw.stderr, "stderr")}
+    sent = {"stdout": 0, "stderr": 0}  # streamed to an interaction
     for fd in (pipes.status, pipes.stdout, pipes.stderr):
         os.set_blocking(fd, False)
         sel.register(fd, selectors.EVENT_READ)
+    feeder = _StdinFeeder(sel, pipes, interaction) if interaction is not None else None
     now = time.monotonic()
     deadline = now + setup_timeout_s
     next_poll = now + _CPU_POLL_S
@@ -116,14 +133,28 @@ def supervise(
 
     def take(fd: int, data: bytes) -> None:
         buf, name = sinks[fd]
-        room = limits.output_bytes - len(buf)
-        buf += data[:max(room, 0)]
+        room = limits.output_bytes - (len(buf) if interaction is None else sent[name])
+        if interaction is None:
+            buf += data[:max(room, 0)]
+        elif room > 0:
+            sent[name] += min(len(data), room)
+            interaction.on_output(name, data[:room])
         if len(data) > room:
             setattr(raw, f"{name}_truncated", True)
             kill("output")
 
+    def interact() -> None:
+        assert feeder is not None and interaction is not None
+        for op in interaction.take():
+            if op.kind == "kill":
+                kill("client")
+            elif op.kind == "signal" and signal_program is not None:
+                signal_program(op.signal)
+            else:
+                feeder.add(op)
+
     try:
-        while sel.get_map() and not raw.frames.complete:
+        while _reading(sel, pipes) and not raw.frames.complete:
             now = time.monotonic()
             if now >= deadline:
                 if raw.killed_for is not None:  # killed, yet the pipes stay open
@@ -139,6 +170,12 @@ def supervise(
             timeout = min(deadline, next_poll) - now
             for key, _ in sel.select(max(timeout, 0)):
                 fd = key.fd
+                if feeder is not None and fd == feeder.wake:
+                    interact()
+                    continue
+                if feeder is not None and fd == pipes.stdin:
+                    feeder.flush()
+                    continue
                 try:
                     data = os.read(fd, _READ)
                 except BlockingIOError:
@@ -153,6 +190,11 @@ def supervise(
                 if raw.started_at is None and raw.frames.first(protocol.STARTED):
                     _on_started(raw, cgroup)
                     deadline = raw.started_at + limits.wall_time_ms / 1000  # type: ignore[operator]
+                    if interaction is not None and interaction.on_started is not None:
+                        interaction.on_started()
+        if feeder is not None:
+            feeder.stop()
+            feeder = None
         if raw.frames.complete:  # every writer is dead: what is left in the pipes is all
             for fd in (pipes.stdout, pipes.stderr):
                 while fd in sel.get_map() and raw.killed_for is None:
@@ -164,7 +206,9 @@ def supervise(
                         break
                     take(fd, data)
     finally:
-        open_fds = bool(sel.get_map())
+        if feeder is not None:
+            feeder.stop()
+        open_fds = _reading(sel, pipes)
         sel.close()
         raw.ended_at = time.monotonic()
         if open_fds and not raw.frames.complete:  # an error left it running: end it
@@ -172,6 +216,81 @@ def supervise(
         if raw.frames.first(protocol.EXIT) is None:
             select.select([init_pidfd], [], [])  # no report: make sure it is gone
     return raw
+
+
+def _reading(sel: selectors.BaseSelector, pipes: Pipes) -> bool:
+    """Some pipe from the sandbox is still open."""
+    watched = sel.get_map()
+    return any(fd in watched for fd in (pipes.status, pipes.stdout, pipes.stderr))
+
+
+class _StdinFeeder:
+    """An interactive run's stdin: queued bytes written as the pipe takes them, then EOF.
+    Its write end is watched only while something waits to be written."""
+
+    def __init__(self, sel: selectors.BaseSelector, pipes: Pipes,
+                 interaction: Interaction) -> None:
+        self.sel = sel
+        self.pipes = pipes
+        self.interaction = interaction
+        self.wake = interaction.wake_r
+        self.queue: list[bytes] = []
+        self.eof = False
+        sel.register(self.wake, selectors.EVENT_READ)
+        if pipes.stdin >= 0:
+            os.set_blocking(pipes.stdin, False)
+
+    def add(self, op: Op) -> None:
+        if op.kind == "stdin" and op.data:
+            self.queue.append(op.data)
+        elif op.kind == "eof":
+            self.eof = True
+        self.flush()
+
+    def flush(self) -> None:
+        fd = self.pipes.stdin
+        while fd >= 0 and self.queue:
+            chunk = self.queue[0]
+            try:
+                n = os.write(fd, chunk)
+            except BlockingIOError:
+                break
+            except BrokenPipeError:  # the program closed its stdin: nobody will read it
+                self.interaction.consumed(sum(len(c) for c in self.queue))
+                self.queue.clear()
+                self.eof = True
+                break
+            self.interaction.consumed(n)
+            if n == len(chunk):
+                self.queue.pop(0)
+            else:
+                self.queue[0] = chunk[n:]
+        if fd >= 0 and self.eof and not self.queue:
+            self._close()
+        elif fd >= 0:
+            self._watch(bool(self.queue))
+
+    def _watch(self, on: bool) -> None:
+        fd = self.pipes.stdin
+        registered = fd in self.sel.get_map()
+        if on and not registered:
+            self.sel.register(fd, selectors.EVENT_WRITE)
+        elif not on and registered:
+            self.sel.unregister(fd)
+
+    def _close(self) -> None:
+        self._watch(False)
+        os.close(self.pipes.stdin)
+        self.pipes.stdin = -1
+
+    def stop(self) -> None:
+        """The run is over: nothing more goes in; the wake pipe is the caller's."""
+        if self.wake in self.sel.get_map():
+            self.sel.unregister(self.wake)
+        if self.pipes.stdin >= 0:
+            self._close()
+        self.interaction.consumed(sum(len(c) for c in self.queue))
+        self.queue.clear()
 
 
 def _on_started(raw: RawOutcome, cgroup: Cgroup) -> None:
