@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from execbox.errors import ConfigError
 from execbox.languages.registry import Registry
 from execbox.pool import PoolSettings, WarmPool
 from execbox.runner.compile_cache import CompileCache
 from execbox.runner.runner import Runner, RunnerSettings
 from execbox.sandbox.namespace_backend import NamespaceBackend
 from execbox.sandbox.spec import SandboxSettings
-from execbox.scheduler import EmbeddedScheduler, RunStore
+from execbox.scheduler import Broker, EmbeddedScheduler, RunStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,32 @@ class ServiceSettings:
     max_body_bytes: int = 8 * 1024 * 1024
     cache_mb: int = 512
     api_keys: tuple[str, ...] = ()  # empty: no authentication (loopback use)
+    # Judge0's authorization tokens (X-Auth-User): its privileged routes (POST /authorize,
+    # GET /submissions, DELETE /submissions/TOKEN) need one; empty: they are always 403
+    judge0_auth_user_tokens: tuple[str, ...] = ()
+    # per client (an API key, or the remote address without keys); 0: no limit
+    rate_limit: float = 0.0  # requests per second, sustained
+    rate_burst: int = 0  # requests at once above that rate (0: the rate, at least 1)
+    key_concurrency: int = 0  # requests in progress at once
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed (CORS); "*" for any
+    shutdown_grace_s: float = 30.0  # on SIGTERM: how long running work may still finish
+    runs_db: str = ""  # async runs and Judge0 submissions; default <state_dir>/runs.sqlite
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.queue < 0:
+            raise ConfigError("concurrency must be at least 1 and queue at least 0")
+        if self.queue_timeout_s <= 0 or self.shutdown_grace_s < 0:
+            raise ConfigError("queue_timeout_s must be positive, shutdown_grace_s not negative")
+        if self.rate_limit < 0 or self.rate_burst < 0 or self.key_concurrency < 0:
+            raise ConfigError("rate_limit, rate_burst and key_concurrency cannot be negative")
+        if self.max_body_bytes < 1:
+            raise ConfigError("max_body_bytes must be positive")
+        if any(not key for key in (*self.api_keys, *self.judge0_auth_user_tokens)):
+            raise ConfigError("an API key or Judge0 auth user token cannot be empty")
+
+    @property
+    def runs_path(self) -> str:
+        return self.runs_db or os.path.join(self.sandbox.state_dir, "runs.sqlite")
 
 
 class Service:
@@ -42,15 +69,19 @@ class Service:
                   for stage in ("run", "compile")}
         flavors = {k: v for k, v in self.runner.flavors().items() if k in wanted}
         self.runner.pool = WarmPool(self.backend, settings.pool, flavors) if flavors else None
-        self.scheduler = EmbeddedScheduler(settings.concurrency, settings.queue,
-                                           settings.queue_timeout_s)
-        self.runs = RunStore(os.path.join(settings.sandbox.state_dir, "runs.sqlite"))
+        self.scheduler: Broker = EmbeddedScheduler(settings.concurrency, settings.queue,
+                                                   settings.queue_timeout_s)
+        self.runs = RunStore(settings.runs_path)
 
     def ready(self) -> bool:
-        """Every warm flavor has its minimum of sandboxes ready."""
+        """Not draining, and every warm flavor has its minimum of sandboxes ready."""
+        if self.scheduler.draining:
+            return False
         return self.runner.pool is None or self.runner.pool.wait_warm(0)
 
     def close(self) -> None:
+        """Wait for the runs still executing (each ends at its own limits), then tear every
+        sandbox down: the warm pool's, the reaper's pending teardowns, the spawners."""
         self.scheduler.close()
         self.runs.close()
         self.runner.close()

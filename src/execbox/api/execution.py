@@ -2,19 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from execbox.api.metrics import Metrics, Stopwatch
 from execbox.runner.runner import RunRequest, RunResult
-from execbox.scheduler import Overloaded
+from execbox.scheduler import Overloaded, ShuttingDown
 from execbox.service import Service
 
 log = logging.getLogger("execbox.run")
 
 
+@dataclass(slots=True)
+class Caller:
+    """Who sent the request being served, set by the API's gate for each request: the
+    client the scheduler is fair between, and the deadline of the request's queue wait.
+    A task started by a request (an async run) inherits the client, not the deadline."""
+
+    client: str
+    deadline: float | None = None
+    task: asyncio.Task[object] | None = None  # the request's own task
+
+
+caller: ContextVar[Caller | None] = ContextVar("execbox_caller", default=None)
+
+
 async def perform(service: Service, metrics: Metrics, run: RunRequest,
-                  run_id: str | None = None) -> RunResult:
+                  run_id: str | None = None, client: str = "", *, admitted: bool = False,
+                  deadline: float | None = None) -> RunResult:
+    """Run ``run`` when its turn comes. ``client`` defaults to the caller of the request
+    being served; ``deadline`` (``time.monotonic()``) to that request's, when called from
+    the request itself; ``admitted`` is for parts of a request already let in."""
+    ctx = caller.get()
+    if ctx is not None:
+        client = client or ctx.client
+        if deadline is None and ctx.task is asyncio.current_task():
+            deadline = ctx.deadline
     ran = [0.0]
 
     def work() -> RunResult:
@@ -26,15 +52,23 @@ async def perform(service: Service, metrics: Metrics, run: RunRequest,
 
     total = Stopwatch()
     try:
-        result = await service.scheduler.submit(work)
+        result = await service.scheduler.submit(work, client=client, admitted=admitted,
+                                                deadline=deadline)
     except Overloaded:
         metrics.rejected.labels("overloaded").inc()
+        raise
+    except ShuttingDown as exc:
+        metrics.rejected.labels("shutting_down").inc()
+        log.warning("run not done: the server is shutting down", extra={
+            "run_id": run_id, "client": client or None, "language": run.language,
+            "reason": str(exc)})
         raise
     queued = max(total.lap() - ran[0], 0.0)
     metrics.observe(result, queued_s=queued, ran_s=ran[0])
     stage = result.run or result.compile
     log.info("run", extra={
-        "run_id": run_id or str(uuid.uuid4()), "language": result.language,
+        "run_id": run_id or str(uuid.uuid4()), "client": client or None,
+        "language": result.language,
         "version": result.version, "status": result.status.value,
         "limit": stage.limit.value if stage and stage.limit else None,
         "queued_ms": round(queued * 1000, 2), "run_ms": round(ran[0] * 1000, 2),

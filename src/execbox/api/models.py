@@ -67,11 +67,10 @@ class FloatCheckerIn(BaseModel):
         return {"epsilon": self.epsilon, "relative": self.relative}
 
 
-class ProgramCheckerIn(BaseModel):
-    """A testlib-style checker program in any language, run sandboxed for each test."""
+class ProgramIn(BaseModel):
+    """A problem's own program (an interactor) in any language, run sandboxed."""
 
     model_config = ConfigDict(extra="forbid")
-    type: Literal["program"]
     language: str = Field(min_length=1)
     version: str | None = None
     code: str | None = None
@@ -81,6 +80,12 @@ class ProgramCheckerIn(BaseModel):
 
     def sandbox_files(self, default_name: str) -> tuple[SandboxFile, ...]:
         return sandbox_files(self.code, self.files, default_name)
+
+
+class ProgramCheckerIn(ProgramIn):
+    """A testlib-style checker program in any language, run sandboxed for each test."""
+
+    type: Literal["program"]
 
 
 CheckerName = Literal["exact", "lines", "tokens", "float", "unordered"]
@@ -105,6 +110,7 @@ class ExecuteRequest(BaseModel):
     tests: list[TestIn] | None = Field(default=None, min_length=1)
     checker: CheckerName | CheckerIn | None = None  # default (with tests): "tokens"
     stop_on_failure: bool = False  # with tests: run no test after a failed one
+    interactor: ProgramIn | None = None  # with tests: an interactive problem's interactor
 
     @field_validator("checker", mode="before")
     @classmethod

@@ -15,7 +15,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from execbox.api.execution import perform
 from execbox.api.metrics import Metrics, Stopwatch
-from execbox.api.models import ExecuteRequest, FloatCheckerIn, ProgramCheckerIn, TextCheckerIn
+from execbox.api.models import (
+    ExecuteRequest,
+    FloatCheckerIn,
+    ProgramCheckerIn,
+    ProgramIn,
+    TextCheckerIn,
+)
 from execbox.errors import ConfigError
 from execbox.judge import (
     BuiltinChecker,
@@ -58,8 +64,9 @@ def _run_request(service: Service, body: ExecuteRequest) -> RunRequest:
         args=tuple(body.args), env=body.env,
         limits=body.limits.given() if body.limits else {},
         compile_limits=body.compile_limits.given() if body.compile_limits else {})
-    if body.tests is None and (body.checker is not None or body.stop_on_failure):
-        raise ConfigError("checker and stop_on_failure need tests")
+    if body.tests is None and (body.checker is not None or body.stop_on_failure
+                               or body.interactor is not None):
+        raise ConfigError("checker, interactor and stop_on_failure need tests")
     service.runner.check(run)
     return run
 
@@ -77,7 +84,8 @@ def _job(service: Service, body: ExecuteRequest) -> Job:
                              expected=None if t.expected_output is None
                              else t.expected_output.encode())
                     for i, t in enumerate(body.tests)),
-        checker=_checker(service, body.checker))
+        checker=_checker(service, body.checker),
+        interactor=_program(service, body.interactor) if body.interactor else None)
     _judge(service).check(judged)
     return judged
 
@@ -90,12 +98,16 @@ def _checker(service: Service,
     if isinstance(spec, str):
         return BuiltinChecker(spec)
     if isinstance(spec, ProgramCheckerIn):
-        lang = service.registry.get(spec.language, spec.version)
-        return CheckerProgram(RunRequest(
-            language=lang.name, version=lang.version, files=spec.sandbox_files(lang.source),
-            limits=spec.limits.given() if spec.limits else {},
-            compile_limits=spec.compile_limits.given() if spec.compile_limits else {}))
+        return CheckerProgram(_program(service, spec))
     return BuiltinChecker(spec.type, spec.options())
+
+
+def _program(service: Service, spec: ProgramIn) -> RunRequest:
+    lang = service.registry.get(spec.language, spec.version)
+    return RunRequest(
+        language=lang.name, version=lang.version, files=spec.sandbox_files(lang.source),
+        limits=spec.limits.given() if spec.limits else {},
+        compile_limits=spec.compile_limits.given() if spec.compile_limits else {})
 
 
 async def _perform(service: Service, metrics: Metrics, job: Job,
@@ -137,19 +149,14 @@ async def perform_judge(service: Service, metrics: Metrics, request: JudgeReques
                 ran[0] = watch.lap()
 
         waited = Stopwatch()
-        while True:
-            try:
-                out = await service.scheduler.submit(work)
-                break
-            except Overloaded:
-                await asyncio.sleep(0.02)
+        out = await service.scheduler.submit(work, admitted=True)  # past the queue's cap
         if isinstance(out, TestResult) and out.run is not None:
             metrics.observe(RunResult(lang.name, lang.version, out.run.status, None, out.run),
                             queued_s=max(waited.lap() - ran[0], 0.0), ran_s=ran[0])
         return out
 
-    # (the scheduler will learn which client a job is for; until then a test job that
-    # finds the queue full waits and retries: its request was admitted with its compile)
+    # each test waits its fair turn among every client's runs; as part of a request
+    # admitted with its compile, none is refused for a full queue
     results = await run_tests(judge, plan, admitted, service.scheduler.concurrency)
     result = judge.finish(plan, results)
     _log(run_id, result, total.lap())

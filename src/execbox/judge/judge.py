@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol
 from execbox.errors import ConfigError, ExecboxError
 from execbox.judge import checkers, verdicts
 from execbox.judge.checkers import CheckResult
+from execbox.judge.interactor import Interactor
 from execbox.judge.ports import ProgramRunner
 from execbox.judge.program_checker import ARGV, ProgramChecker
 from execbox.judge.verdicts import Verdict
@@ -80,6 +81,9 @@ class JudgeRequest:
     tests: tuple[TestCase, ...]
     checker: CheckerSpec = field(default_factory=BuiltinChecker)
     stop_on_failure: bool = False
+    # an interactive problem's interactor: it talks to the solution and its exit code is
+    # the verdict (``execbox.judge.interactor``); no checker then
+    interactor: RunRequest | None = None
 
 
 class Checker(Protocol):
@@ -136,6 +140,7 @@ class Plan:
     solution: Prepared
     checker: Checker | None  # None when ``done``
     done: JudgeResult | None = None  # decided without running a test (CE, a bad checker)
+    interactor: Interactor | None = None  # an interactive problem's
 
 
 def text_checker(check: checkers.Check) -> Checker:
@@ -179,15 +184,23 @@ class Judge:
                 raise ConfigError(f"test {test.name}: expected_output is over "
                                   f"{s.max_expected_bytes} bytes")
         self.runner.check(self._solution(request))
-        if isinstance(request.checker, BuiltinChecker):
+        if request.interactor is not None:
+            if request.checker != BuiltinChecker():
+                raise ConfigError("an interactive problem's interactor is its checker: "
+                                  "give one or the other")
+            self._check_program(self._checker_program(request.interactor))
+        elif isinstance(request.checker, BuiltinChecker):
             checkers.builtin(request.checker.name, request.checker.options)
         else:
-            program = self._checker_program(request.checker)
-            taken = set(ARGV) & {f.name for f in program.files}
-            if taken:
-                raise ConfigError(f"a checker program's files may not be named "
-                                  f"{', '.join(sorted(taken))} (the judge writes those)")
-            self.runner.check(program)
+            self._check_program(self._checker_program(request.checker.program))
+
+    def _check_program(self, program: RunRequest) -> None:
+        """A checker or interactor program could run (its files leave room for ours)."""
+        taken = set(ARGV) & {f.name for f in program.files}
+        if taken:
+            raise ConfigError(f"a checker or interactor program's files may not be named "
+                              f"{', '.join(sorted(taken))} (the judge writes those)")
+        self.runner.check(program)
 
     # -- the steps -----------------------------------------------------------------------
     def prepare(self, request: JudgeRequest) -> Plan:
@@ -200,25 +213,38 @@ class Judge:
             tests = [TestResult(t.name, verdict) for t in request.tests]
             return Plan(request, solution, None, JudgeResult(
                 lang.name, lang.version, solution.status, verdict, solution.compile, tests))
-        if isinstance(request.checker, BuiltinChecker):
+        if request.interactor is None and isinstance(request.checker, BuiltinChecker):
             check = checkers.builtin(request.checker.name, request.checker.options)
             return Plan(request, solution, text_checker(check))
-        program = self.runner.prepare(self._checker_program(request.checker))
+        helper = request.interactor
+        if helper is None:
+            assert isinstance(request.checker, CheckerProgram)
+            helper = request.checker.program
+        program = self.runner.prepare(self._checker_program(helper))
+        what = "checker" if request.interactor is None else "interactor"
         if not program.ok:
             assert program.compile is not None
             said = (program.compile.stderr or program.compile.stdout).decode("utf-8", "replace")
-            feedback = f"the checker did not compile ({program.compile.summary()}): " + \
+            feedback = f"the {what} did not compile ({program.compile.summary()}): " + \
                 said[:self.settings.feedback_chars]
             tests = [TestResult(t.name, Verdict.IE, None, feedback) for t in request.tests]
             return Plan(request, solution, None, JudgeResult(
                 lang.name, lang.version, Status.INTERNAL_ERROR, Verdict.IE, solution.compile,
                 tests, solution.cached))
+        if request.interactor is not None:
+            interactor = Interactor(self.runner, program, self.settings.feedback_chars)
+            return Plan(request, solution, text_checker(checkers.builtin(checkers.DEFAULT)),
+                        interactor=interactor)
         return Plan(request, solution, self._program_checker(program))
 
     def run_test(self, plan: Plan, index: int) -> TestResult:
         """Run test ``index`` in a fresh sandbox and check it (blocking)."""
         test = plan.request.tests[index]
         assert plan.checker is not None
+        if plan.interactor is not None:
+            stage, checked = plan.interactor.run(plan.solution, test.stdin,
+                                                 test.expected or b"")
+            return TestResult(test.name, checked.verdict, stage, checked.feedback)
         try:
             stage = self.runner.run_prepared(plan.solution, test.stdin)
         except ExecboxError as exc:  # execbox failed, not the program: IE, said so
@@ -269,10 +295,11 @@ class Judge:
     def _solution(self, request: JudgeRequest) -> RunRequest:
         return replace(request.run, stdin=b"", env={**request.run.env, **FIXED_ENV})
 
-    def _checker_program(self, spec: CheckerProgram) -> RunRequest:
-        limits = {**self.settings.checker_limits, **spec.program.limits}
-        return replace(spec.program, stdin=b"", args=ARGV, limits=limits,
-                       env={**spec.program.env, **FIXED_ENV})
+    def _checker_program(self, program: RunRequest) -> RunRequest:
+        """A checker or interactor program, with the testlib argv and its limits."""
+        limits = {**self.settings.checker_limits, **program.limits}
+        return replace(program, stdin=b"", args=ARGV, limits=limits,
+                       env={**program.env, **FIXED_ENV})
 
     def _program_checker(self, prepared: Prepared) -> Checker:
         program = ProgramChecker(self.runner, prepared, self.settings.feedback_chars)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from execbox.runner.runner import Prepared, RunRequest
+from execbox.sandbox.interaction import Interaction
 from execbox.sandbox.spec import SandboxFile
 from execbox.types import StageResult
 
@@ -19,3 +20,9 @@ class ProgramRunner(Protocol):
     def run_prepared(self, prepared: Prepared, stdin: bytes = b"",
                      files: tuple[SandboxFile, ...] = ()) -> StageResult:
         """One run in a fresh sandbox, ``files`` added to its work dir."""
+
+    def run_interactive(self, prepared: Prepared, interaction: Interaction,
+                        pty: tuple[int, int] | None = None,
+                        files: tuple[SandboxFile, ...] = (),
+                        wall_given: bool = True) -> StageResult:
+        """One run whose stdin and output go through ``interaction`` as it runs."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from execbox.errors import ConfigError
@@ -18,6 +18,7 @@ from execbox.languages.zygotes import target as zygote_target
 from execbox.pool import Flavor, WarmPool
 from execbox.runner.compile_cache import CompileCache, cache_key
 from execbox.sandbox.backend import SandboxBackend
+from execbox.sandbox.interaction import Interaction
 from execbox.sandbox.spec import SandboxFile, SandboxSpec
 from execbox.types import Limits, StageResult, Status
 
@@ -189,6 +190,26 @@ class Runner:
         spec = SandboxSpec(argv=prepared.argv, files=prepared.files + files, stdin=stdin,
                            env=prepared.env, limits=prepared.limits, mounts=lang.mounts)
         return self._execute(f"{lang.name}:run", spec)
+
+    def run_interactive(self, prepared: Prepared, interaction: Interaction,
+                        pty: tuple[int, int] | None = None,
+                        files: tuple[SandboxFile, ...] = (),
+                        wall_given: bool = True) -> StageResult:
+        """Run a prepared program with its stdin, output and signals going through
+        ``interaction`` while it runs; blocks until it ends. In a fresh cold sandbox, not
+        the warm pool: a warm sandbox's stdin is made from its order, and an interactive
+        session is long-lived anyway. Without ``wall_given`` (a request that named no
+        wall-time limit) the wall time is the server's cap: a person types slower than a
+        program runs."""
+        if not prepared.ok:
+            raise ConfigError("a program that did not compile cannot run")
+        limits = prepared.limits
+        if not wall_given:
+            limits = replace(limits, wall_time_ms=self.settings.run_caps.wall_time_ms)
+        spec = SandboxSpec(argv=prepared.argv, files=prepared.files + files, env=prepared.env,
+                           limits=limits, mounts=prepared.language.mounts, interactive=True,
+                           pty=pty)
+        return self.backend.run(spec, interaction)
 
     def _compile(self, lang: Language, request: RunRequest, limits: Limits,
                  env: Mapping[str, str]) -> tuple[StageResult, dict[str, bytes], bool]:

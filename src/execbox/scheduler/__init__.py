@@ -1,6 +1,9 @@
-"""Admission between the API and the runner: bounded, back-pressured, never a hang."""
+"""Admission between the API and the runner: bounded, fair across clients, back-pressured,
+never a hang."""
 
-from execbox.scheduler.embedded import EmbeddedScheduler, Overloaded
+from execbox.scheduler.broker import Broker, Overloaded, ShuttingDown, current_client
+from execbox.scheduler.embedded import EmbeddedScheduler
 from execbox.scheduler.run_store import RunStore
 
-__all__ = ["EmbeddedScheduler", "Overloaded", "RunStore"]
+__all__ = ["Broker", "EmbeddedScheduler", "Overloaded", "RunStore", "ShuttingDown",
+           "current_client"]

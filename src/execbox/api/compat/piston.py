@@ -3,9 +3,9 @@
 Translation only. Real clients are lenient, so this is too: a JSON body with any content
 type or none, a form-encoded body (the `pistonapi` client sends one), `files` as a string,
 a list of strings or a list of objects, `args` as a string or a list, `version` missing,
-"*" or a prefix (newest match), memory limits of -1 (the server's default). Errors are
-Piston's `{"message": ...}` with status 400. Also served under `/api/v2/piston/...`, the
-path of the public instance that clients default to.
+"*", a prefix or an x-range like "3.x" (newest match), memory limits of -1 (the server's
+default). Errors are Piston's `{"message": ...}` with status 400. Also served under
+`/api/v2/piston/...`, the path of the public instance that clients default to.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -128,6 +129,30 @@ def _answer(result: RunResult) -> dict[str, Any]:
     return answer
 
 
+def run_request(service: Service, body: dict[str, Any]) -> RunRequest:
+    """A Piston job as a run request, checked (PistonError or ConfigError when bad)."""
+    language = body.get("language")
+    if not isinstance(language, str) or not language:
+        raise PistonError("language is required")
+    version = body.get("version")
+    version = None if version in (None, "", "*", "latest") else str(version)
+    if version is not None:  # a semver x-range: "3.x", "3.10.*" mean the prefix
+        version = re.sub(r"(\.[xX*])+$", "", version)
+    try:
+        lang = service.registry.get(language, version)
+    except UnknownLanguage as exc:
+        raise PistonError(f"{language}-{version or '*'} runtime is unknown") from exc
+    args = body.get("args") or []
+    run = RunRequest(
+        language=lang.name, version=lang.version,
+        files=_files(body.get("files"), lang.source),
+        stdin=str(body.get("stdin") or "").encode(),
+        args=(args,) if isinstance(args, str) else tuple(str(a) for a in args),
+        limits=_limits(body, "run"), compile_limits=_limits(body, "compile"))
+    service.runner.check(run)
+    return run
+
+
 @router.get("/api/v2/runtimes", summary="Piston v2: the runtimes")
 @router.get("/api/v2/piston/runtimes", include_in_schema=False)
 async def runtimes(request: Request) -> list[dict[str, Any]]:
@@ -141,24 +166,7 @@ async def runtimes(request: Request) -> list[dict[str, Any]]:
 async def execute(request: Request) -> JSONResponse:
     service: Service = request.app.state.service
     try:
-        body = await _body(request)
-        language = body.get("language")
-        if not isinstance(language, str) or not language:
-            raise PistonError("language is required")
-        version = body.get("version")
-        version = None if version in (None, "", "*", "latest") else str(version)
-        try:
-            lang = service.registry.get(language, version)
-        except UnknownLanguage as exc:
-            raise PistonError(f"{language}-{version or '*'} runtime is unknown") from exc
-        args = body.get("args") or []
-        run = RunRequest(
-            language=lang.name, version=lang.version,
-            files=_files(body.get("files"), lang.source),
-            stdin=str(body.get("stdin") or "").encode(),
-            args=(args,) if isinstance(args, str) else tuple(str(a) for a in args),
-            limits=_limits(body, "run"), compile_limits=_limits(body, "compile"))
-        service.runner.check(run)
+        run = run_request(service, await _body(request))
     except (PistonError, ConfigError) as exc:
         return JSONResponse({"message": str(exc)}, status_code=getattr(exc, "status", 400))
     result = await perform(service, request.app.state.metrics, run)
