@@ -54,11 +54,21 @@ class Problem:
     stop_on_failure: bool = False
     limits: dict[str, int] = field(default_factory=dict)
     language_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    interactor: dict[str, str] | None = None  # an interactive problem's
 
     def limits_of(self, language: str) -> dict[str, int]:
         return {**self.limits, **self.language_limits.get(language, {})}
 
+    def interactor_json(self) -> dict[str, str] | None:
+        if self.interactor is None:
+            return None
+        spec = dict(self.interactor)
+        spec["code"] = (self.root / spec.pop("file")).read_text()
+        return spec
+
     def checker_json(self) -> Any:
+        if self.interactor is not None:
+            return None  # the interactor decides
         if isinstance(self.checker, dict) and "file" in self.checker:
             spec = dict(self.checker)
             spec["code"] = (self.root / spec.pop("file")).read_text()
@@ -75,7 +85,8 @@ def load(root: Path) -> Problem:
         name=root.name, root=root, checker=data.get("checker", "tokens"), tests=tests,
         solutions=[Solution(**s) for s in data["solutions"]],
         judge0=data.get("judge0", False), stop_on_failure=data.get("stop_on_failure", False),
-        limits=data.get("limits", {}), language_limits=data.get("language_limits", {}))
+        limits=data.get("limits", {}), language_limits=data.get("language_limits", {}),
+        interactor=data.get("interactor"))
 
 
 PROBLEMS = [load(p) for p in sorted(SUITE.iterdir()) if (p / "problem.toml").exists()]
@@ -94,7 +105,7 @@ def judge_native(client: httpx.Client, problem: Problem, solution: Solution) -> 
     r = client.post("/v1/execute", timeout=120, json={
         "language": solution.language, "code": (problem.root / solution.file).read_text(),
         "limits": problem.limits_of(solution.language), "checker": problem.checker_json(),
-        "stop_on_failure": problem.stop_on_failure,
+        "stop_on_failure": problem.stop_on_failure, "interactor": problem.interactor_json(),
         "tests": [{"name": n, "stdin": i, "expected_output": o} for n, i, o in problem.tests]})
     assert r.status_code == 200, r.text
     return r.json()
@@ -137,6 +148,7 @@ def test_the_suite_has_what_the_issue_asks():
     assert "unordered" in checkers
     assert any(isinstance(c, dict) and c.get("type") == "program" for c in checkers)
     assert len(names) >= 4
+    assert any(p.interactor is not None for p in PROBLEMS)
 
 
 @pytest.mark.parametrize("problem,solution", CASES)

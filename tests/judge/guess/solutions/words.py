@@ -1,0 +1,2 @@
+print("fifty", flush=True)
+input()
