@@ -276,3 +276,29 @@ def test_piston_connect_close_codes(live: httpx.Client, messages: list[dict[str,
         for message in messages:
             ws.send(json.dumps(message))
         assert piston_close_code(ws) == code
+
+
+def test_a_terminal_cannot_push_input_with_tiocsti(live: httpx.Client) -> None:
+    # pushing bytes into a terminal's input queue is how a sandbox escapes through a
+    # shared tty; the sandbox's own pty is not shared, and the call is filtered anyway
+    code = ("import fcntl, termios\nprint('up', flush=True)\n"
+            "fcntl.ioctl(0, termios.TIOCSTI, b'x')\nprint('pushed', flush=True)\n")
+    with connect(ws_url(live, "/v1/interactive")) as ws:
+        ws.send(json.dumps({"type": "run", "language": "python", "code": code, "pty": True}))
+        exit_message, rest = until(ws, "exit")
+        assert "pushed" not in text(rest)
+        assert "PermissionError" in text(rest)  # the filter answers EPERM
+        assert exit_message["run"]["status"] == "runtime_error"
+
+
+def test_stdin_nobody_reads_is_bounded(live: httpx.Client) -> None:
+    # a client cannot make the server hold unbounded input for a program that never reads
+    with connect(ws_url(live, "/v1/interactive")) as ws:
+        ws.send(json.dumps({"type": "run", "language": "python",
+                            "code": "import time\ntime.sleep(20)"}))
+        until(ws, "started")
+        chunk = "x" * (1024 * 1024)
+        for _ in range(8):
+            ws.send(json.dumps({"type": "stdin", "data": chunk}))
+        message, _ = until(ws, "error")
+        assert "waiting for the program" in message["error"]["message"]
