@@ -66,3 +66,20 @@ def test_raw_routes(server):
                                              "source_code": "x"}).status_code == 422
     assert [s["id"] for s in server.get("/statuses").json()] == list(range(1, 15))
     assert server.get("/languages/71").json()["source_file"] == "main.py"
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"submissions": []}, "at least one submission"),
+    ({"submissions": [{"language_id": 71, "source_code": "1"}] * 21}, "less than or equal to 20"),
+    ({"submissions": "x"}, "must be a list"),
+])
+def test_batches_keep_judge0s_bounds(server, body, message):
+    r = server.post("/submissions/batch", json=body)
+    assert r.status_code == 400 and message in r.json()["error"]
+
+
+def test_batch_lookups_keep_judge0s_bounds(server):
+    r = server.get("/submissions/batch?tokens=" + ",".join(["x"] * 21))
+    assert r.status_code == 400 and "less than or equal to 20" in r.json()["error"]
+    r = server.post("/submissions/batch", content=b"{not json")
+    assert r.status_code == 400

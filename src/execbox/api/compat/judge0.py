@@ -30,6 +30,7 @@ from execbox.service import Service
 from execbox.types import Status
 
 router = APIRouter()
+MAX_BATCH = 20  # Judge0's default MAX_SUBMISSION_BATCH_SIZE
 
 VERSION = "1.13.1"
 # Judge0 CE 1.13.1's language ids for the languages execbox has (a name may have two)
@@ -283,6 +284,9 @@ async def create(request: Request) -> JSONResponse:
 @router.get("/submissions/batch", summary="Judge0: several submissions")
 async def get_batch(request: Request) -> JSONResponse:
     tokens = [t for t in request.query_params.get("tokens", "").split(",") if t]
+    problem = _batch_size(len(tokens))
+    if problem is not None:
+        return problem
     encoded = _flag(request, "base64_encoded")
     return JSONResponse({"submissions": [
         _lookup(request.app.state.service, token, request, encoded) for token in tokens]})
@@ -291,10 +295,16 @@ async def get_batch(request: Request) -> JSONResponse:
 @router.post("/submissions/batch", status_code=201, summary="Judge0: create several")
 async def create_batch(request: Request) -> JSONResponse:
     encoded = _flag(request, "base64_encoded")
-    body = await request.json()
+    try:
+        body = await request.json()
+    except ValueError:
+        return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
     items = body.get("submissions") if isinstance(body, dict) else None
-    if not isinstance(items, list) or not items:
-        return JSONResponse({"error": "submissions must be a non-empty list"}, status_code=400)
+    if not isinstance(items, list):
+        return JSONResponse({"error": "submissions must be a list"}, status_code=400)
+    problem = _batch_size(len(items))
+    if problem is not None:
+        return problem
     answers: list[dict[str, Any]] = []
     for item in items:
         try:
@@ -305,6 +315,17 @@ async def create_batch(request: Request) -> JSONResponse:
         except Judge0Error as exc:
             answers.append({"error": str(exc)})
     return JSONResponse(answers, status_code=201)
+
+
+def _batch_size(count: int) -> JSONResponse | None:
+    """Judge0's bounds on a batch (its words), or None when ``count`` is within them."""
+    if count > MAX_BATCH:
+        return JSONResponse({"error": "number of submissions in a batch should be less than "
+                                      f"or equal to {MAX_BATCH}"}, status_code=400)
+    if count == 0:
+        return JSONResponse({"error": "there should be at least one submission in a batch"},
+                            status_code=400)
+    return None
 
 
 def _lookup(service: Service, token: str, request: Request, encoded: bool,
@@ -388,7 +409,7 @@ async def config_info(request: Request) -> dict[str, Any]:
         "max_file_size": d.file_size_mb * 1024, "max_max_file_size": caps.file_size_mb * 1024,
         "number_of_runs": 1, "max_number_of_runs": 1, "redirect_stderr_to_stdout": False,
         "max_extract_size": 0, "enable_batched_submissions": True,
-        "max_submission_batch_size": 20, "submission_cache_duration": 1.0,
+        "max_submission_batch_size": MAX_BATCH, "submission_cache_duration": 1.0,
         "use_docs_as_homepage": False, "enable_network": False,
         "allow_enable_network": False,
     }
