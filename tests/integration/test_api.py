@@ -97,6 +97,7 @@ def test_metrics_count_runs_and_show_the_pool(server):
     assert 'execbox_runs_total{language="python",status="ok"}' in text
     assert 'execbox_runs_total{language="python",status="signaled"}' in text
     assert "execbox_queue_wait_seconds_bucket" in text
+    assert 'execbox_setup_seconds_count{language="python"}' in text
     assert 'execbox_pool_sandboxes{flavor="python:run",state="warm"}' in text
     assert "execbox_queue_depth" in text
 

@@ -30,6 +30,10 @@ class Metrics:
                                     buckets=_BUCKETS, registry=r)
         self.run_time = Histogram("execbox_run_seconds", "Compile + run, sandboxes included",
                                   ["language"], buckets=_BUCKETS, registry=r)
+        self.setup_time = Histogram(
+            "execbox_setup_seconds", "A run's time outside its program (compiler and "
+            "program wall times): warm sandbox hand-over or cold setup, files, collection",
+            ["language"], buckets=_BUCKETS, registry=r)
         self.limits = Counter("execbox_limits", "Runs stopped by a limit", ["limit"],
                               registry=r)
         self.oom_kills = Counter("execbox_oom_kills", "Runs killed by the memory cgroup",
@@ -46,6 +50,8 @@ class Metrics:
         self.runs.labels(result.language, result.status.value).inc()
         self.queue_wait.observe(queued_s)
         self.run_time.labels(result.language).observe(ran_s)
+        programs_ms = sum(s.wall_time_ms for s in (result.compile, result.run) if s)
+        self.setup_time.labels(result.language).observe(max(ran_s - programs_ms / 1000, 0.0))
         for stage in (result.compile, result.run):
             if stage is None:
                 continue
