@@ -141,6 +141,22 @@ def test_teardown_leaves_no_cgroup_and_leftovers_are_swept(tmp_path):
         assert other._cgroups.names() == []
     finally:
         other.close()
+        _remove_cgroup_parent(settings.cgroup.parent)
+
+
+def _remove_cgroup_parent(parent: str) -> None:
+    """A test's own (empty by now) cgroup parent, in every hierarchy it was made in."""
+    root = "/sys/fs/cgroup"
+    for hierarchy in [root, *(os.path.join(root, d) for d in os.listdir(root))]:
+        path = os.path.join(hierarchy, parent)
+        if os.path.isdir(path):
+            for child in os.listdir(path):
+                if os.path.isdir(os.path.join(path, child)):
+                    os.rmdir(os.path.join(path, child))
+            os.rmdir(path)
+
+
+KILL_UID_BASE = 1_950_000  # this test's own uids: other sandboxes on the host don't count
 
 
 def _sandbox_uid_processes() -> list[int]:
@@ -153,7 +169,7 @@ def _sandbox_uid_processes() -> list[int]:
                 uid_line = next(line for line in f if line.startswith("Uid:"))
         except (OSError, StopIteration):
             continue
-        if 900_000 <= int(uid_line.split()[1]) < 900_000 + 256:
+        if KILL_UID_BASE <= int(uid_line.split()[1]) < KILL_UID_BASE + 8:
             found.append(int(entry))
     return found
 
@@ -170,7 +186,9 @@ def test_killing_the_server_or_spawner_mid_run_kills_the_sandbox(victim, tmp_pat
         "from execbox.sandbox.namespace_backend import NamespaceBackend\n"
         "from execbox.sandbox.spec import SandboxSettings, SandboxSpec\n"
         "from execbox.types import Limits\n"
-        "b = NamespaceBackend(SandboxSettings())\n"
+        "from execbox.sandbox.cgroups import CgroupSettings\n"
+        f"b = NamespaceBackend(SandboxSettings(state_dir={str(tmp_path)!r}, slots=8,\n"
+        f"    uid_base={KILL_UID_BASE}, cgroup=CgroupSettings(parent='execbox-kill-test')))\n"
         "print(b._spawner._proc.pid, flush=True)\n"
         "b.run(SandboxSpec(argv=('/bin/sh', '-c', '(setsid sleep 1000 &); sleep 1000'),\n"
         "                  limits=Limits(wall_time_ms=600000, cpu_time_ms=600000)))\n"
@@ -189,3 +207,4 @@ def test_killing_the_server_or_spawner_mid_run_kills_the_sandbox(victim, tmp_pat
     server.kill()
     server.wait()
     server.stdout.close()
+    _remove_cgroup_parent("execbox-kill-test")

@@ -65,10 +65,14 @@ class PoolSettings:
     cooldown_s: float = 0.0  # pause between two runs of one sandbox (max_uses > 1)
     max_age_s: float = 600.0  # older warm boxes are rebuilt (health check on acquire)
     acquire_timeout_s: float = 10.0
+    # after a run ends, refills (of flavors with a warm sandbox left) wait this long: the
+    # run's answer is still on its way out of this process and a build would hold the GIL
+    refill_delay_s: float = 0.01
 
     def __post_init__(self) -> None:
-        if self.max_uses < 1 or self.cooldown_s < 0:
-            raise SandboxSetupError("max_uses must be at least 1 and cooldown_s >= 0")
+        if self.max_uses < 1 or self.cooldown_s < 0 or self.refill_delay_s < 0:
+            raise SandboxSetupError("max_uses must be at least 1, cooldown_s and "
+                                    "refill_delay_s >= 0")
         if self.min_warm < 0 or self.max_size < 1 or self.min_warm > self.max_size:
             raise SandboxSetupError("need 0 <= min_warm <= max_size and max_size >= 1")
 
@@ -110,6 +114,7 @@ class WarmPool:
         self._states = {name: _FlavorState(f) for name, f in flavors.items()}
         self._cond = threading.Condition()
         self._closed = False
+        self._last_done = 0.0  # when the last run ended (monotonic)
         self._refiller = threading.Thread(target=self._refill_loop, name="execbox-refill",
                                           daemon=True)
         self._refiller.start()
@@ -130,6 +135,7 @@ class WarmPool:
         finally:
             with self._cond:
                 state.busy -= 1
+                self._last_done = time.monotonic()
                 if box.reusable and not self._closed:
                     state.used.append(box)  # the refiller waits for its wipe
                 self._cond.notify_all()
@@ -252,16 +258,20 @@ class WarmPool:
                         return
                     if self._reuse():
                         continue
-                    # While runs are in flight the server's CPU (and its GIL) is theirs: a
+                    # While runs are in flight, and for refill_delay_s after one ended (its
+                    # answer is on its way out), the server's CPU and GIL are theirs: a
                     # flavor is refilled then only if it has no warm sandbox left at all.
-                    running = any(s.busy for s in self._states.values())
+                    quiet_at = self._last_done + self.settings.refill_delay_s
+                    busy = (any(s.busy for s in self._states.values())
+                            or time.monotonic() < quiet_at)
                     todo = next((s for s in self._states.values()
                                  if len(s.warm) + s.building < self.settings.min_warm
                                  and s.size < self.settings.max_size
-                                 and (not running or not s.warm)), None)
+                                 and (not busy or not s.warm)), None)
                     if todo is None:
                         cooling = [t for s in self._states.values() for t, _ in s.cooling]
-                        wait = min(cooling) - time.monotonic() if cooling else 1.0
+                        wake = min([*cooling, quiet_at]) if cooling or busy else 0.0
+                        wait = wake - time.monotonic() if wake else 1.0
                         self._cond.wait(min(max(wait, 0.001), 1.0))
                 todo.building += 1
             try:

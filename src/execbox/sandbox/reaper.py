@@ -6,7 +6,9 @@ init killed them and reported), so what is left — the init's own exit, which t
 mount and network namespaces (about a millisecond of kernel work), and the cgroup's rmdir —
 does not need to hold up the answer. One worker thread per backend does it in order;
 ``drain`` (called by ``close``) waits until nothing is pending, so no zombie, cgroup or
-slot outlives the backend.
+slot outlives the backend. Each teardown starts ``delay_s`` after it was handed over, not
+at once: the run's answer is still on its way out of this process then, and the teardown's
+Python code would compete with it for the GIL.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import os
 import queue
 import select
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from execbox.sandbox.cgroups import Cgroup
 
@@ -26,10 +29,12 @@ class Leftover:
     init_pidfd: int  # readable once the init has exited; closed here
     cgroup: Cgroup
     release: Callable[[], None]  # closes its pipes and frees its slot once the cgroup is gone
+    handed_at: float = field(default_factory=time.monotonic)
 
 
 class Reaper:
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.01) -> None:
+        self.delay_s = delay_s
         self._queue: queue.Queue[Leftover | None] = queue.Queue()
         self.errors: list[str] = []
         self._thread = threading.Thread(target=self._work, name="execbox-reaper", daemon=True)
@@ -52,6 +57,9 @@ class Reaper:
             try:
                 if item is None:
                     return
+                wait = item.handed_at + self.delay_s - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
                 tear_down(item, self.errors)
             finally:
                 self._queue.task_done()
