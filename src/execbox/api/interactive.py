@@ -12,8 +12,8 @@ Server → client: ``{"type": "accepted", "id", "language", "version"}``, then
 ``{"type": "exit", ...}`` — the result object of ``/v1/execute`` whose run stage has empty
 stdout/stderr (they were streamed) — and a normal close (1000). Errors:
 ``{"type": "error", "error": {"code", "message"}}`` then close 1008 (bad input), 1013
-(overloaded: try again later) or 1011 (internal). With a pty both streams arrive as
-``stdout``, and EOF is typed as ^D.
+(overloaded: try again later), 1001 (the server is shutting down) or 1011 (internal).
+With a pty both streams arrive as ``stdout``, and EOF is typed as ^D.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from execbox.api.models import ExecuteRequest
-from execbox.api.native import _run_request as run_request
-from execbox.api.session import ClientGone, Event, Session, authorized, idle_message
+from execbox.api.native import run_request
+from execbox.api.session import ClientGone, Event, Session, idle_message
 from execbox.errors import ConfigError, ExecboxError
-from execbox.scheduler import Overloaded
+from execbox.scheduler import Overloaded, ShuttingDown
 from execbox.service import Service
 
 router = APIRouter()
@@ -102,9 +102,6 @@ async def _fail(websocket: WebSocket, code: str, message: str, close_code: int) 
 @router.websocket("/v1/interactive")
 async def interactive(websocket: WebSocket) -> None:
     service: Service = websocket.app.state.service
-    if not authorized(websocket, service.settings.api_keys):
-        await websocket.close(1008)  # before accept: the handshake gets 403
-        return
     await websocket.accept()
     try:
         first = await asyncio.wait_for(_message(websocket), INIT_TIMEOUT_S)
@@ -163,6 +160,8 @@ async def interactive(websocket: WebSocket) -> None:
     except Overloaded as exc:
         return await _fail(websocket, "overloaded", f"{exc}; retry after "
                            f"{exc.retry_after_s} s", 1013)
+    except ShuttingDown as exc:
+        return await _fail(websocket, "shutting_down", str(exc), 1001)
     except ConfigError as exc:
         return await _fail(websocket, "invalid_request", str(exc), 1008)
     except ExecboxError as exc:

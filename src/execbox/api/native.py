@@ -54,7 +54,7 @@ def _judge(service: Service) -> Judge:
     return Judge(service.runner, settings if isinstance(settings, JudgeSettings) else None)
 
 
-def _run_request(service: Service, body: ExecuteRequest) -> RunRequest:
+def run_request(service: Service, body: ExecuteRequest) -> RunRequest:
     """Validate everything a sandbox would only find out later (ConfigError → 400); the
     program of ``body`` (its ``tests``, if any, left to ``_job``)."""
     lang = service.registry.get(body.language, body.version)
@@ -73,7 +73,7 @@ def _run_request(service: Service, body: ExecuteRequest) -> RunRequest:
 
 def _job(service: Service, body: ExecuteRequest) -> Job:
     """The validated request: a plain run, or (with ``tests``) a judged one."""
-    run = _run_request(service, body)
+    run = run_request(service, body)
     if body.tests is None:
         return run
     if body.stdin:

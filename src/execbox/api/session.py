@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import hmac
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect
 
 from execbox.api.metrics import Metrics, Stopwatch
 from execbox.errors import ExecboxError
@@ -154,20 +153,3 @@ def idle_message(result: RunResult) -> str | None:
             result.run.message == "ended by its client":
         return "ended: the session was idle or its client left"
     return None
-
-
-def authorized(websocket: WebSocket, keys: tuple[str, ...]) -> bool:
-    """An API key in X-Api-Key, X-Auth-Token, a Bearer token or ``?api_key=`` (browsers
-    cannot set headers on a WebSocket); any key when none are configured."""
-    if not keys:
-        return True
-    headers = websocket.headers
-    given = (headers.get("x-api-key") or headers.get("x-auth-token")
-             or websocket.query_params.get("api_key"))
-    bearer = headers.get("authorization", "")
-    if not given and bearer.lower().startswith("bearer "):
-        given = bearer[7:].strip()
-    if not given:
-        return False
-    candidate = given.encode()
-    return any([hmac.compare_digest(candidate, key.encode()) for key in keys])

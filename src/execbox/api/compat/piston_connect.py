@@ -23,7 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from execbox.api.compat.piston import PistonError, run_request
 from execbox.api.interactive import BadMessage, parse_signal
-from execbox.api.session import ClientGone, Event, Session, authorized
+from execbox.api.session import ClientGone, Event, Session
 from execbox.errors import ConfigError, ExecboxError
 from execbox.service import Service
 from execbox.types import StageResult
@@ -72,9 +72,6 @@ def _exit(stage: str, result: StageResult) -> dict[str, Any]:
 @router.websocket("/api/v2/piston/connect")
 async def connect(websocket: WebSocket) -> None:
     service: Service = websocket.app.state.service
-    if not authorized(websocket, service.settings.api_keys):
-        await websocket.close(1008)
-        return
     await websocket.accept()
     try:
         first = await asyncio.wait_for(_message(websocket), INIT_TIMEOUT_S)
