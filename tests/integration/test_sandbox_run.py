@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
 from execbox.sandbox.cgroups import CgroupSettings
 from execbox.sandbox.namespace_backend import NamespaceBackend
 from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
-from execbox.types import LimitKind, Limits, Status
+from execbox.types import LimitKind, Limits, StageResult, Status
 
 pytestmark = pytest.mark.root
 
@@ -133,7 +134,7 @@ def test_teardown_leaves_no_cgroup_and_leftovers_are_swept(tmp_path):
         backend._reaper.drain()
         assert backend._cgroups.names() == []
         # a server killed mid-run leaves a group behind: the next backend sweeps it
-        backend._cgroups.create("box-7")
+        backend._cgroups.create(f"box-{settings.uid_base + 7}")
     finally:
         backend.close()
     other = NamespaceBackend(settings)
@@ -208,3 +209,30 @@ def test_killing_the_server_or_spawner_mid_run_kills_the_sandbox(victim, tmp_pat
     server.wait()
     server.stdout.close()
     _remove_cgroup_parent("execbox-kill-test")
+
+
+def test_two_servers_with_their_own_state_dirs_leave_each_other_alone(tmp_path):
+    # same uid range and cgroup parent, different state dirs: the second one's start-up
+    # sweep must not touch the first one's running sandbox, nor reuse its uid
+    parent = f"execbox-two-{os.getpid()}"
+
+    def settings(name: str) -> SandboxSettings:
+        return SandboxSettings(state_dir=str(tmp_path / name), uid_base=1_960_000, slots=4,
+                               cgroup=CgroupSettings(parent=parent))
+
+    first = NamespaceBackend(settings("a"))
+    results: list[StageResult] = []
+    runner = threading.Thread(target=lambda: results.append(first.run(SandboxSpec(
+        argv=("/bin/sh", "-c", "sleep 1; id -u")))))
+    runner.start()
+    time.sleep(0.3)
+    second = NamespaceBackend(settings("b"))  # sweeps leftovers at start
+    try:
+        other = sh(second, "id -u")
+        runner.join(10)
+        assert results and results[0].status is Status.OK, results
+        assert results[0].stdout != other.stdout  # two live sandboxes, two uids
+    finally:
+        second.close()
+        first.close()
+        _remove_cgroup_parent(parent)

@@ -60,7 +60,7 @@ class NamespaceBackend:
         self._path = tuple(settings.path_env.split(":"))
         self._root_dir = os.path.join(settings.state_dir, "root")
         os.makedirs(self._root_dir, mode=0o755, exist_ok=True)
-        self._slots = SlotAllocator(settings.state_dir, settings.slots, settings.uid_base)
+        self._slots = SlotAllocator(settings.uid_lock_dir, settings.slots, settings.uid_base)
         self._spawner = Spawner()
         self._templates: dict[tuple[str, str], Spawner] = {}
         self._templates_lock = threading.Lock()

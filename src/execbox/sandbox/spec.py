@@ -100,8 +100,11 @@ def default_runtime_mounts() -> tuple[BindMount, ...]:
 class SandboxSettings:
     """How this host builds sandboxes. Passed into the backend; never read from a global."""
 
-    state_dir: str = "/run/execbox"  # slot locks and the (empty) mount point of box roots
+    state_dir: str = "/run/execbox"  # the (empty) mount point of box roots, the cache...
     uid_base: int = 900_000  # slot n runs as uid and gid uid_base + n: unique among live boxes
+    # one lock per uid, shared by every execbox of the host whatever its state dir: a uid
+    # (and the cgroup named after it) belongs to one live sandbox at a time
+    uid_lock_dir: str = "/run/execbox-uids"
     slots: int = 256  # most sandboxes alive at once on this host
     runtime_mounts: tuple[BindMount, ...] = field(default_factory=default_runtime_mounts)
     masked_paths: tuple[str, ...] = ("/usr/local",)  # hidden under an empty read-only tmpfs

@@ -1,8 +1,10 @@
 """Users: every live sandbox runs as a uid no other live sandbox has.
 
-Parent side: a slot allocator. Slot n means uid/gid ``uid_base + n`` and cgroup ``box-n``;
-it is held with ``flock`` on ``<state_dir>/slots/n.lock``, so slots are exclusive across
-threads and processes (several servers or CLI runs on one host), and a slot whose holder
+Parent side: a slot allocator. Slot n means uid/gid ``uid_base + n`` and cgroup
+``box-<uid>``; it is held with ``flock`` on ``<lock_dir>/<uid>.lock``. The lock directory is
+host-wide (not under a server's state dir), so a uid is held by one live sandbox at a time
+across every thread and process of the host — several servers, CLI runs, benchmarks, each
+with its own state dir — and a cgroup name is never shared either. A slot whose holder
 died is free again (the next holder removes what the dead one left).
 
 Child side: ``become`` drops groups, gid and uid, all three ids at once.
@@ -28,12 +30,13 @@ class Slot:
 
     @property
     def name(self) -> str:
-        return f"box-{self.index}"
+        """Its cgroup's name: by uid, unique on the host as the uid is."""
+        return f"box-{self.uid}"
 
 
 class SlotAllocator:
-    def __init__(self, state_dir: str, count: int, uid_base: int) -> None:
-        self._dir = os.path.join(state_dir, "slots")
+    def __init__(self, lock_dir: str, count: int, uid_base: int) -> None:
+        self._dir = lock_dir
         os.makedirs(self._dir, mode=0o700, exist_ok=True)
         self._count = count
         self._uid_base = uid_base
@@ -70,7 +73,7 @@ class SlotAllocator:
                 self.release(slot)
 
     def _try_lock(self, index: int) -> int | None:
-        path = os.path.join(self._dir, f"{index}.lock")
+        path = os.path.join(self._dir, f"{self._uid_base + index}.lock")
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
