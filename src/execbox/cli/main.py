@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from execbox import __version__
-from execbox.cli import doctor_cmd, exec_cmd, languages_cmd, run_cmd, serve_cmd
+from execbox.cli import bench_cmd, doctor_cmd, exec_cmd, languages_cmd, run_cmd, serve_cmd
 from execbox.errors import ConfigError, ExecboxError
 
 EX_USAGE = 64
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_parser(sub)
     languages_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)
+    bench_cmd.add_parser(sub)
     return parser
 
 
