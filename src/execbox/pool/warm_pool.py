@@ -36,7 +36,7 @@ class WarmBackend(Protocol):
     def build(self, mounts: tuple[BindMount, ...] = (), caps: Limits | None = None,
               zygote: tuple[str, ...] | None = None,
               inprocess: tuple[str, str] | None = None, max_uses: int = 1,
-              ) -> WarmSandbox: ...
+              idle: bool = True) -> WarmSandbox: ...
 
     def execute(self, box: WarmSandbox, spec: SandboxSpec) -> StageResult: ...
 
@@ -130,7 +130,7 @@ class WarmPool:
                 return self._backend.execute(box, spec)
             except SandboxSetupError:
                 state.counters.recycled += 1
-                box = self._build(state.flavor)
+                box = self._build(state.flavor, idle=False)
                 return self._backend.execute(box, spec)
         finally:
             with self._cond:
@@ -201,7 +201,7 @@ class WarmPool:
                                         f"{self.settings.acquire_timeout_s:g} s")
                 self._cond.wait(left)
         try:
-            return self._build(state.flavor)
+            return self._build(state.flavor, idle=False)  # a request waits for this one
         except BaseException:
             with self._cond:
                 state.busy -= 1
@@ -214,9 +214,9 @@ class WarmPool:
         exited, _, _ = select.select([box.pidfd], [], [], 0)
         return not exited
 
-    def _build(self, flavor: Flavor) -> WarmSandbox:
+    def _build(self, flavor: Flavor, idle: bool = True) -> WarmSandbox:
         return self._backend.build(flavor.mounts, flavor.caps, flavor.zygote, flavor.inprocess,
-                                   self.settings.max_uses)
+                                   self.settings.max_uses, idle)
 
     def _reuse(self) -> bool:
         """Under the lock: move cooled boxes to warm; wipe one used box (lock released

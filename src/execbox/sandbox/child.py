@@ -89,6 +89,7 @@ class ChildPlan:
     # init instead of an exec: function(argv, env) never returns (a template spawner)
     inprocess: str | None = None
     max_uses: int = 1  # a warm sandbox runs this many orders, wiped clean between them
+    idle: bool = True  # a warm build runs at SCHED_IDLE (False: a request waits for it)
 
 
 class _Progress:
@@ -140,7 +141,7 @@ def main(plan: ChildPlan, fds: ChildFds) -> NoReturn:
 def prepare(plan: ChildPlan, fds: ChildFds, progress: _Progress) -> None:
     """Everything that does not depend on the program: the sandbox, sealed."""
     gc.disable()
-    if plan.order is None:
+    if plan.order is None and plan.idle:
         # a warm build yields the CPU to every running request (and so does the zygote it
         # starts); the backend promotes the box back to normal scheduling when it is used
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))

@@ -87,7 +87,8 @@ class NamespaceBackend:
 
     def build(self, mounts: tuple[BindMount, ...] = (), caps: Limits | None = None,
               zygote: tuple[str, ...] | None = None,
-              inprocess: tuple[str, str] | None = None, max_uses: int = 1) -> WarmSandbox:
+              inprocess: tuple[str, str] | None = None, max_uses: int = 1,
+              idle: bool = True) -> WarmSandbox:
         """Warm: a sandbox built ahead of demand, sealed and waiting for an order.
 
         ``mounts`` are the runtime's extra read-only paths (a run's spec must name the same);
@@ -99,7 +100,8 @@ class NamespaceBackend:
         interpreter with the module loaded, and the program runs in a fork of the init
         (no exec, no interpreter start-up; see ``launch.fork_inprocess``); ``max_uses``
         runs may use it, its init wiping the work dir, /tmp, /dev/shm and IPC objects and
-        killing every process between two (``recycle`` waits for that)."""
+        killing every process between two (``recycle`` waits for that). ``idle``: built at
+        SCHED_IDLE, yielding to running programs (False when a request is waiting for it)."""
         if inprocess is not None and max_uses > 1:
             # the init holds every order it was sent; a program forked from it (in-process)
             # would find the previous run's code, files and stdin in its own memory
@@ -107,7 +109,7 @@ class NamespaceBackend:
                               "be 1")
         caps = caps or Limits()
         box = self._start(mounts, caps, order=None, zygote=zygote, inprocess=inprocess,
-                          max_uses=max_uses)
+                          max_uses=max_uses, idle=idle)
         try:
             box.frames = wait_ready(box.pidfd, box.pipes.status,
                                     self.settings.setup_timeout_ms / 1000)
@@ -174,7 +176,8 @@ class NamespaceBackend:
 
     def _start(self, extra: tuple[BindMount, ...], limits: Limits,
                order: child.RunOrder | None, zygote: tuple[str, ...] | None = None,
-               inprocess: tuple[str, str] | None = None, max_uses: int = 1) -> WarmSandbox:
+               inprocess: tuple[str, str] | None = None, max_uses: int = 1,
+               idle: bool = True) -> WarmSandbox:
         """Slot, cgroup, plan, pipes and the init forked by the spawner."""
         slot = self._slots.acquire()
         cgroup: Cgroup | None = None
@@ -190,7 +193,8 @@ class NamespaceBackend:
                 hostname=s.hostname, root=root,
                 rlimits=rlimits.plan(limits, s.open_files, s.stack_mb),
                 last_cap=self._last_cap, seccomp_bpf=self._bpf, order=order, zygote=zygote,
-                inprocess=inprocess[1] if inprocess else None, max_uses=max_uses)
+                inprocess=inprocess[1] if inprocess else None, max_uses=max_uses,
+                idle=idle)
             spawner = self._template(*inprocess) if inprocess else self._spawner
             parent_ends, ends = pipes_for_child(
                 warm=order is None, interactive=order is not None and order.interactive)
