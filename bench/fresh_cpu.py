@@ -1,0 +1,85 @@
+"""Where fresh-sandbox throughput goes: machine CPU per warm-pool Python run (issue: pool).
+
+    sudo .venv/bin/python bench/fresh_cpu.py [--runs 300] [--threads 2]
+
+For each way of keeping Python warm (the exec zygote, the fork template) it runs hello
+world ``--runs`` times from ``--threads`` threads through the runner with a warm pool of
+fresh sandboxes (max uses 1), then prints runs/s and the CPU each run cost: the whole
+machine's busy time (/proc/stat), the part inside the sandboxes (the cpuacct cgroup of
+execbox's parent, cgroup v1) and this process's own (os.times). Then the same for bare
+``python3 -c`` for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import threading
+import time
+
+from execbox.pool import PoolSettings
+from execbox.runner.runner import RunnerSettings, RunRequest
+from execbox.sandbox.spec import SandboxFile, SandboxSettings
+from execbox.service import Service, ServiceSettings
+
+CODE = b"print('hello world')"
+CPUACCT = "/sys/fs/cgroup/cpuacct/execbox/cpuacct.usage"
+
+
+def busy_jiffies() -> int:
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+
+
+def sandbox_ns() -> int:
+    try:
+        with open(CPUACCT) as f:
+            return int(f.read())
+    except OSError:  # cgroup v2 or another parent: not split out
+        return 0
+
+
+def measure(label: str, one: object, runs: int, threads: int) -> None:
+    hz = os.sysconf("SC_CLK_TCK")
+    run_one = one  # a callable
+    b0, s0, t0, w0 = busy_jiffies(), sandbox_ns(), os.times(), time.monotonic()
+    workers = [threading.Thread(target=lambda: [run_one() for _ in range(runs // threads)])
+               for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    b1, s1, t1, w1 = busy_jiffies(), sandbox_ns(), os.times(), time.monotonic()
+    done = runs // threads * threads
+    own = (t1.user + t1.system - t0.user - t0.system) * 1000 / done
+    print(f"{label:28} {done / (w1 - w0):7.1f} runs/s   CPU per run: machine "
+          f"{(b1 - b0) / hz * 1000 / done:6.2f} ms, sandboxes {(s1 - s0) / 1e6 / done:6.2f} ms,"
+          f" this process {own:5.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    request = RunRequest("python", (SandboxFile("main.py", CODE),))
+    for mode in ("exec", "fork"):
+        service = Service(ServiceSettings(
+            warm_languages=("python",), pool=PoolSettings(min_warm=2, max_size=8),
+            runner=RunnerSettings(zygote_mode=mode),
+            sandbox=SandboxSettings(state_dir="/run/execbox-fresh-cpu")))
+        pool = service.runner.pool
+        assert pool is not None
+        pool.wait_warm(30, settled=True)
+        measure(f"warm pool, {mode} zygote", lambda s=service: s.runner.run(request),
+                args.runs, args.threads)
+        service.close()
+    measure("bare python3 -c", lambda: subprocess.run(
+        ["/usr/bin/python3", "-c", CODE.decode()], stdout=subprocess.DEVNULL, check=True),
+        args.runs, args.threads)
+
+
+if __name__ == "__main__":
+    main()
