@@ -149,3 +149,18 @@ def test_in_process_sandboxes_are_never_reused(backend):
         WarmPool(backend, PoolSettings(max_uses=2), {"py": fork})
     with pytest.raises(ConfigError, match="cannot be reused"):
         backend.build(inprocess=fork.inprocess, max_uses=2)
+
+
+def test_a_warm_run_counts_its_interpreters_memory_as_a_cold_one_does(pool, backend):
+    # the preloaded interpreter becomes the program: its memory is the program's, so a
+    # warm hello world is not ~0 KiB while the same program run cold is megabytes
+    hello = SandboxSpec(argv=("/usr/bin/python3", "main.py"),
+                        files=(SandboxFile("main.py", b"print('hello')"),))
+    big = SandboxSpec(argv=("/usr/bin/python3", "main.py"), files=(SandboxFile(
+        "main.py", b"x = bytearray(24 * 1024 * 1024)\nprint(len(x))"),))
+    warm_hello, cold_hello = pool.run("py", hello), backend.run(hello)
+    warm_big, cold_big = pool.run("py", big), backend.run(big)
+    assert cold_hello.memory_kb > 1024 and warm_hello.memory_kb > 1024
+    for warm, cold in ((warm_hello, cold_hello), (warm_big, cold_big)):
+        assert abs(warm.memory_kb - cold.memory_kb) < 8 * 1024, (warm, cold)
+    assert warm_big.memory_kb >= 24 * 1024 and cold_big.memory_kb >= 24 * 1024

@@ -133,13 +133,20 @@ class NamespaceBackend:
             raise SandboxSetupError(f"limits over the warm sandbox's caps: {', '.join(over)}")
         try:
             gone, _, _ = select.select([box.pidfd], [], [], 0)
-            if box.uses == 0 and not gone:  # built at SCHED_IDLE: now it is a request
-                for pid in _with_children(box.init_pid):
+            family = [] if gone else _with_children(box.init_pid)
+            if box.uses == 0:  # built at SCHED_IDLE: now it is a request
+                for pid in family:
                     os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
             box.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
             box.cgroup.reset_peak()
             before = box.cgroup.stats() if box.uses else None  # counters of earlier runs
             baseline = box.cgroup.memory_usage_bytes()
+            if box.zygote is not None and len(family) > 1:
+                # the preloaded interpreter becomes the program: its memory is the
+                # program's, as a cold run's interpreter's is (only the init's is not)
+                baseline = max(baseline - _anon_bytes(family[1]), 0)
+            # (an in-process program is forked from the init: the pages it shares with the
+            # init stay the init's, only those it writes are its own)
             protocol.send_order(box.pipes.control, self._order(spec, limits))
             box.uses += 1
         except BaseException:
@@ -238,7 +245,7 @@ class NamespaceBackend:
             interactive=spec.interactive, pty=spec.pty)
 
     def _finish(self, box: WarmSandbox, spec: SandboxSpec,
-                frames: protocol.FrameReader | None, memory_baseline: int = 0,
+                frames: protocol.FrameReader | None, memory_baseline: int | None = None,
                 before: CgroupStats | None = None,
                 interaction: Interaction | None = None) -> StageResult:
         """Supervise the run; tear down unless reusable; decide the status."""
@@ -246,7 +253,8 @@ class NamespaceBackend:
         try:
             raw = supervise(box.pidfd, box.pipes, spec.limits, box.cgroup,
                             self.settings.setup_timeout_ms / 1000, frames, memory_baseline,
-                            interaction, lambda sig: _signal_program(box, sig))
+                            interaction, lambda sig: _signal_program(box, sig),
+                            lambda: _program_anon_bytes(box))
             stats = box.cgroup.stats()
             if before is not None:  # a reused cgroup: only this run's events count
                 stats = replace(stats, oom_kills=stats.oom_kills - before.oom_kills,
@@ -307,6 +315,24 @@ def _signal_program(box: WarmSandbox, sig: int) -> None:
         pass
     finally:
         os.close(pidfd)
+
+
+def _program_anon_bytes(box: WarmSandbox) -> int:
+    """What the program (the init's child) holds of anonymous memory, 0 if gone."""
+    children = _with_children(box.init_pid)[1:]
+    return _anon_bytes(children[0]) if children else 0
+
+
+def _anon_bytes(pid: int) -> int:
+    """A live process's anonymous resident memory (what its cgroup was charged for it)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _with_children(pid: int) -> list[int]:

@@ -62,7 +62,7 @@ class RawOutcome:
     ended_at: float = 0.0
     cpu_baseline_ns: int = 0
     cpu_ns: int = 0  # cgroup usage since the program started
-    memory_baseline: int = 0
+    memory_baseline: int = 0  # what the cgroup held that is not the program's
     stats: CgroupStats | None = None
 
 
@@ -97,19 +97,23 @@ def _pipe() -> tuple[int, int]:
 
 def supervise(
     init_pidfd: int, pipes: Pipes, limits: Limits, cgroup: Cgroup, setup_timeout_s: float,
-    frames: protocol.FrameReader | None = None, memory_baseline: int = 0,
+    frames: protocol.FrameReader | None = None, memory_baseline: int | None = None,
     interaction: Interaction | None = None,
     signal_program: Callable[[int], None] | None = None,
+    program_memory: Callable[[], int] | None = None,
 ) -> RawOutcome:
     """Run to the end: until the init's report is whole (then whatever is still in the
     output pipes is read: every writer is dead by then), or until the pipes close. No
     descriptor is closed here: a reusable sandbox keeps them for its next run.
-    ``frames`` holds what the status pipe already said (a warm box's READY).
+    ``frames`` holds what the status pipe already said (a warm box's READY);
+    ``memory_baseline`` what the cgroup holds that is not the program's, or None to measure
+    it when the program starts (less ``program_memory()``, what the program holds then).
 
     With an ``interaction`` output is handed to it as it arrives instead of kept (the
     output cap counts it all the same), and what it queues is done here: stdin written to
     ``pipes.stdin`` as the program takes it, EOF, signals (``signal_program``), kill."""
-    raw = RawOutcome(frames=frames or protocol.FrameReader(), memory_baseline=memory_baseline)
+    raw = RawOutcome(frames=frames or protocol.FrameReader(),
+                     memory_baseline=memory_baseline or 0)
     sel = selectors.DefaultSelector()
     sinks = {pipes.stdout: (raw.stdout, "stdout"), pipes.stderr: (raw.stderr, "stderr")}
     sent = {"stdout": 0, "stderr": 0}  # streamed to an interaction
@@ -188,7 +192,7 @@ def supervise(
                     continue
                 raw.frames.feed(data)
                 if raw.started_at is None and raw.frames.first(protocol.STARTED):
-                    _on_started(raw, cgroup)
+                    _on_started(raw, cgroup, memory_baseline is None, program_memory)
                     deadline = raw.started_at + limits.wall_time_ms / 1000  # type: ignore[operator]
                     if interaction is not None and interaction.on_started is not None:
                         interaction.on_started()
@@ -293,14 +297,16 @@ class _StdinFeeder:
         self.queue.clear()
 
 
-def _on_started(raw: RawOutcome, cgroup: Cgroup) -> None:
+def _on_started(raw: RawOutcome, cgroup: Cgroup, measure_memory: bool,
+                program_memory: Callable[[], int] | None) -> None:
     # The peak is not reset here: a short program may be over already, and its peak with
-    # it. The baseline is what the sandbox's init (and a warm box's preloaded interpreter)
-    # hold; a warm box resets the peak before its order is sent.
+    # it. The baseline is what the sandbox's init holds: the cgroup's usage now, less what
+    # the program (started already) holds of it; a warm box measured it before its order.
     raw.started_at = time.monotonic()
     raw.cpu_baseline_ns = cgroup.cpu_usage_ns()
-    if raw.memory_baseline == 0:
-        raw.memory_baseline = cgroup.memory_usage_bytes()
+    if measure_memory:
+        usage = cgroup.memory_usage_bytes()
+        raw.memory_baseline = max(usage - (program_memory() if program_memory else 0), 0)
 
 
 def wait_ready(init_pidfd: int, status_fd: int, timeout_s: float,
