@@ -309,3 +309,12 @@ def test_stdin_nobody_reads_is_bounded(live: httpx.Client) -> None:
         except ConnectionClosed as closed:  # refused, then closed as a policy violation
             assert closed.rcvd is not None and closed.rcvd.code == 1008
         assert all("waiting for the program" in e for e in errors)
+
+
+def test_output_cut_inside_a_character_is_not_lost(live: httpx.Client) -> None:
+    # the last bytes are half of a UTF-8 character: they still arrive (as U+FFFD)
+    code = "import sys\nsys.stdout.buffer.write('ok é'.encode()[:-1])\n"
+    with connect(ws_url(live, "/v1/interactive")) as ws:
+        ws.send(json.dumps({"type": "run", "language": "python", "code": code}))
+        exit_message, rest = until(ws, "exit")
+        assert text(rest) == "ok \ufffd" and exit_message["status"] == "ok"

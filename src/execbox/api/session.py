@@ -134,6 +134,10 @@ class Session:
                     except (WebSocketDisconnect, RuntimeError, OSError):
                         gone = True
             result = job.result()
+            for stream, decoder in self._decoders.items():  # a cut-off last character
+                rest = decoder.decode(b"", final=True)
+                if rest and not gone:
+                    await emit(Event("output", stream, rest))
         except BaseException:
             self._abandon()  # e.g. the server is shutting down: the run ends too
             raise
