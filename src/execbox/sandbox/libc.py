@@ -8,10 +8,11 @@ failure, so callers read like the os module.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# the C library the interpreter itself runs on (dlopen(NULL)): no ctypes.util, which
+# imports a dozen modules and may run ldconfig, in every process that forks sandboxes
+_libc = ctypes.CDLL(None, use_errno=True)
 
 # clone / unshare flags
 CLONE_NEWNS = 0x00020000
