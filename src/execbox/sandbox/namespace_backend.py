@@ -116,6 +116,7 @@ class NamespaceBackend:
         except BaseException:
             self.discard(box)
             raise
+        box.zygote_bytes = _zygote_bytes(box)
         return box
 
     def execute(self, box: WarmSandbox, spec: SandboxSpec) -> StageResult:
@@ -133,20 +134,16 @@ class NamespaceBackend:
             raise SandboxSetupError(f"limits over the warm sandbox's caps: {', '.join(over)}")
         try:
             gone, _, _ = select.select([box.pidfd], [], [], 0)
-            family = [] if gone else _with_children(box.init_pid)
-            if box.uses == 0:  # built at SCHED_IDLE: now it is a request
-                for pid in family:
+            if box.uses == 0 and not gone:  # built at SCHED_IDLE: now it is a request
+                for pid in _with_children(box.init_pid):
                     os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
             box.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
             box.cgroup.reset_peak()
             before = box.cgroup.stats() if box.uses else None  # counters of earlier runs
-            baseline = box.cgroup.memory_usage_bytes()
-            if box.zygote is not None and len(family) > 1:
-                # the preloaded interpreter becomes the program: its memory is the
-                # program's, as a cold run's interpreter's is (only the init's is not)
-                baseline = max(baseline - _anon_bytes(family[1]), 0)
-            # (an in-process program is forked from the init: the pages it shares with the
-            # init stay the init's, only those it writes are its own)
+            # the preloaded interpreter becomes the program: its memory is the program's, as
+            # a cold run's interpreter's is (only the init's is not). (An in-process program
+            # is forked from the init: only the pages it writes are its own.)
+            baseline = max(box.cgroup.memory_usage_bytes() - box.zygote_bytes, 0)
             protocol.send_order(box.pipes.control, self._order(spec, limits))
             box.uses += 1
         except BaseException:
@@ -161,6 +158,7 @@ class NamespaceBackend:
             box.frames = wait_ready(box.pidfd, box.pipes.status,
                                     self.settings.setup_timeout_ms / 1000, box.pending)
             box.pending = b""
+            box.zygote_bytes = _zygote_bytes(box)  # a new one each run
         except BaseException:
             self.discard(box)
             raise
@@ -291,6 +289,7 @@ class WarmSandbox:
     uses: int = 0
     reusable: bool = False
     pending: bytes = b""  # status bytes read past the last report (a reused box's READY)
+    zygote_bytes: int = 0  # what its preloaded interpreter holds, read while it waits
 
     @property
     def uid(self) -> int:
@@ -315,6 +314,13 @@ def _signal_program(box: WarmSandbox, sig: int) -> None:
         pass
     finally:
         os.close(pidfd)
+
+
+def _zygote_bytes(box: WarmSandbox) -> int:
+    """A ready box's preloaded interpreter's anonymous memory (0 without one)."""
+    if box.zygote is None:
+        return 0
+    return _program_anon_bytes(box)
 
 
 def _program_anon_bytes(box: WarmSandbox) -> int:
