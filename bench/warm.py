@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from execbox.bench.memory import memory_of, pids_of_uid
 from execbox.languages.registry import Registry
 from execbox.pool import PoolSettings, WarmPool
 from execbox.runner.compile_cache import CompileCache
@@ -30,33 +31,6 @@ from report import latency_table
 
 PY_CODE = b"print('hello world')\n"
 C_CODE = b'#include <stdio.h>\nint main(void){puts("hello world");return 0;}\n'
-
-
-def memory_of(pids: list[int]) -> tuple[int, int]:
-    """(PSS, RSS) in KiB summed over the processes."""
-    pss = rss = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-                elif line.startswith("Rss:"):
-                    rss += int(line.split()[1])
-    return pss, rss
-
-
-def warm_box_pids(uid: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/status") as f:
-                    if any(line.startswith("Uid:") and int(line.split()[1]) == uid
-                           for line in f):
-                        pids.append(int(entry))
-            except OSError:
-                pass
-    return pids
 
 
 def throughput(fn: Callable[[], None], seconds: float, threads: int = 2) -> float:
@@ -155,7 +129,7 @@ def main() -> None:
             assert runner.pool is not None
             runner.pool.wait_warm(10)
             box = runner.pool._states["python:run"].warm[0]
-            memory[mode] = memory_of(warm_box_pids(box.uid))
+            memory[mode] = memory_of(pids_of_uid(box.uid))
         rates = {"bare": throughput(bare_python, args.seconds)}
         for mode, runner in runners.items():
             rates[mode] = throughput(sandboxed(runner, py), args.seconds)
@@ -167,8 +141,9 @@ def main() -> None:
           "(max uses 1 unless said):")
     for how, rate in rates.items():
         print(f"  {how:14} {rate:7.1f} runs/s  {rate / rates['bare']:5.2f}x bare")
-    for mode, (pss, rss) in memory.items():
-        print(f"warm python sandbox ({mode}): PSS {pss / 1024:.1f} MiB, RSS {rss / 1024:.1f} MiB")
+    for mode, m in memory.items():
+        print(f"warm python sandbox ({mode}): PSS {m.pss_kib / 1024:.1f} MiB, "
+              f"RSS {m.rss_kib / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,14 @@ async def _until(predicate, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.005)
 
 
+async def _occupy(s: EmbeddedScheduler, order: list[str]):
+    """Client A's run "A1" holds the only slot until the returned gate is set."""
+    gate = threading.Event()
+    running = asyncio.create_task(s.submit(_job(order, "A1", gate), client="A"))
+    await _until(lambda: s.running == 1)
+    return gate, running
+
+
 def _scheduler(concurrency: int = 1, queue: int = 100, timeout: float = 30.0):
     return EmbeddedScheduler(concurrency, queue, timeout)
 
@@ -89,9 +97,7 @@ def test_a_full_queue_refuses_at_once_and_admitted_parts_bypass_it():
     async def main() -> None:
         s = _scheduler(concurrency=1, queue=1)
         order: list[str] = []
-        gate = threading.Event()
-        running = asyncio.create_task(s.submit(_job(order, "A1", gate), client="A"))
-        await _until(lambda: s.running == 1)
+        gate, running = await _occupy(s, order)
         queued = asyncio.create_task(s.submit(_job(order, "A2"), client="A"))
         await _until(lambda: s.depth == 1)
         assert s.full()
@@ -114,9 +120,7 @@ def test_a_cancelled_waiter_leaves_the_queue_and_never_runs():
     async def main() -> None:
         s = _scheduler()
         order: list[str] = []
-        gate = threading.Event()
-        running = asyncio.create_task(s.submit(_job(order, "A1", gate), client="A"))
-        await _until(lambda: s.running == 1)
+        gate, running = await _occupy(s, order)
         waiting = asyncio.create_task(s.submit(_job(order, "B1"), client="B"))
         after = asyncio.create_task(s.submit(_job(order, "C1"), client="C"))
         await _until(lambda: s.depth == 2)
@@ -136,9 +140,7 @@ def test_a_cancelled_run_keeps_its_slot_until_its_thread_is_done():
     async def main() -> None:
         s = _scheduler()
         order: list[str] = []
-        gate = threading.Event()
-        running = asyncio.create_task(s.submit(_job(order, "A1", gate), client="A"))
-        await _until(lambda: s.running == 1)
+        gate, running = await _occupy(s, order)
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running
@@ -158,9 +160,7 @@ def test_deadlines_cover_the_queue_wait():
     async def main() -> None:
         s = _scheduler(timeout=0.2)
         order: list[str] = []
-        gate = threading.Event()
-        running = asyncio.create_task(s.submit(_job(order, "A1", gate), client="A"))
-        await _until(lambda: s.running == 1)
+        gate, running = await _occupy(s, order)
         # an explicit deadline
         with pytest.raises(Overloaded):
             await s.submit(_job(order, "B1"), client="B", deadline=time.monotonic() + 0.05)

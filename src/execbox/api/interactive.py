@@ -32,8 +32,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from execbox.api.models import ExecuteRequest
 from execbox.api.native import run_request
-from execbox.api.session import ClientGone, Event, Session, idle_message
+from execbox.api.session import ClientGone, Event, Session
 from execbox.errors import ConfigError, ExecboxError
+from execbox.sandbox.outcome import ENDED_BY_CLIENT
 from execbox.scheduler import Overloaded, ShuttingDown
 from execbox.service import Service
 
@@ -170,8 +171,8 @@ async def interactive(websocket: WebSocket) -> None:
         return
     answer = {"type": "exit", "id": run_id, **result.as_json(), "tests": None,
               "verdict": None}
-    message = idle_message(result)
-    if message and answer["run"] is not None and session.idle_killed:
+    if session.idle_killed and result.run is not None and \
+            result.run.message == ENDED_BY_CLIENT:  # the idle timeout, not the client
         answer["run"]["message"] = "ended: idle for longer than idle_timeout_ms"
     try:
         await websocket.send_json(answer)

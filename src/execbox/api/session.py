@@ -24,7 +24,6 @@ from execbox.errors import ExecboxError
 from execbox.runner.runner import Prepared, RunRequest, RunResult
 from execbox.sandbox.interaction import Interaction
 from execbox.service import Service
-from execbox.types import Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +150,3 @@ class Session:
         self.abandoned = True
         self.interaction.kill()
 
-
-def idle_message(result: RunResult) -> str | None:
-    if result.run is not None and result.run.status is Status.SIGNALED and \
-            result.run.message == "ended by its client":
-        return "ended: the session was idle or its client left"
-    return None

@@ -25,6 +25,7 @@ import threading
 from execbox.bench.errors import BenchError
 from execbox.bench.ladder import LadderPlan, child_main
 from execbox.sandbox.namespaces import PidNamespaceForker
+from execbox.sandbox.protocol import recv_exact
 
 _LEN = struct.Struct("!Q")
 _MAX_OUTPUT = 1 << 20
@@ -49,8 +50,8 @@ class Helper:
         payload = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
         try:
             self._sock.sendall(_LEN.pack(len(payload)) + payload)
-            (size,) = _LEN.unpack(_recv_exact(self._sock, _LEN.size))
-            code, out, err = pickle.loads(_recv_exact(self._sock, size))  # noqa: S301 - ours
+            (size,) = _LEN.unpack(recv_exact(self._sock, _LEN.size))
+            code, out, err = pickle.loads(recv_exact(self._sock, size))  # noqa: S301 - ours
         except OSError as exc:
             raise BenchError(f"the ladder helper process is gone: {exc}") from exc
         if code is None:
@@ -89,16 +90,6 @@ class Helpers:
             helpers, self._helpers = list(self._helpers.values()), {}
         for helper in helpers:
             helper.close()
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise OSError("unexpected end of stream")
-        data += chunk
-    return bytes(data)
 
 
 def _drain(out_r: int, err_r: int) -> tuple[bytes, bytes]:
@@ -145,11 +136,11 @@ def serve(sock: socket.socket) -> None:
     devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     while True:
         try:
-            head = _recv_exact(sock, _LEN.size)
+            head = recv_exact(sock, _LEN.size)
         except OSError:
             return
         (size,) = _LEN.unpack(head)
-        plan: LadderPlan = pickle.loads(_recv_exact(sock, size))  # noqa: S301 - our client
+        plan: LadderPlan = pickle.loads(recv_exact(sock, size))  # noqa: S301 - our client
         answer = _fork_and_wait(forker, plan, devnull)
         payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         try:

@@ -3,8 +3,9 @@ then the targets of the pool and service issues and by how much each is met or m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from execbox.bench.suite import Results
 
@@ -59,34 +60,39 @@ def _level_rows(results: Results) -> Iterable[tuple[str, str, str]]:
         yield "", info.name, info.label
 
 
-def latency_tables(results: Results) -> list[str]:
-    langs = results.languages
-    out = ["Latency of hello world, p50 as a multiple of bare (same run; lower is better)"]
+def _grouped(results: Results, cells: Callable[[str], list[str]]) -> list[list[str]]:
+    """One row per level (label, then ``cells(level)``), under a title row per kind."""
     rows: list[list[str]] = []
     for title, name, label in _level_rows(results):
-        if title:
-            rows.append([f"  {title}"])
-            continue
-        cells = [f"    {label}"]
+        rows.append([f"  {title}"] if title else [f"    {label}", *cells(name)])
+    return rows
+
+
+def latency_tables(results: Results) -> list[str]:
+    langs = results.languages
+
+    def ratios(name: str) -> list[str]:
+        out = []
         for lang in langs:
             value = results.p50(lang, name)
-            cells.append(ratio(value, results.p50(lang, "bare")) if value is not None
-                         else _missing(results, name, lang))
-        rows.append(cells)
-    out += table(["level", *langs], rows, [LABEL_WIDTH, *([8] * len(langs))])
-    out += ["", "Latency, ms: p50 / p95 / p99"]
-    rows = []
-    for title, name, label in _level_rows(results):
-        if title:
-            rows.append([f"  {title}"])
-            continue
-        cells = [f"    {label}"]
+            out.append(ratio(value, results.p50(lang, "bare")) if value is not None
+                       else _missing(results, name, lang))
+        return out
+
+    def times(name: str) -> list[str]:
+        out = []
         for lang in langs:
             s = results.latency.get(lang, {}).get(name)
-            cells.append(f"{ms(s.p50)} / {ms(s.p95)} / {ms(s.p99)}" if s
-                         else _missing(results, name, lang))
-        rows.append(cells)
-    out += table(["level", *langs], rows, [LABEL_WIDTH, *([22] * len(langs))])
+            out.append(f"{ms(s.p50)} / {ms(s.p95)} / {ms(s.p99)}" if s
+                       else _missing(results, name, lang))
+        return out
+
+    out = ["Latency of hello world, p50 as a multiple of bare (same run; lower is better)"]
+    out += table(["level", *langs], _grouped(results, ratios),
+                 [LABEL_WIDTH, *([8] * len(langs))])
+    out += ["", "Latency, ms: p50 / p95 / p99"]
+    out += table(["level", *langs], _grouped(results, times),
+                 [LABEL_WIDTH, *([22] * len(langs))])
     return out
 
 
@@ -94,34 +100,34 @@ def throughput_tables(results: Results) -> list[str]:
     out: list[str] = []
     concs = list(results.config.concurrency)
     for lang, by_level in results.throughput.items():
-        bare = by_level.get("bare", {})
         out += ["", f"Throughput of {lang} hello world at concurrency "
                 f"{' / '.join(map(str, concs))} client threads: multiple of bare at the "
                 "same concurrency, then runs/s"]
-        rows: list[list[str]] = []
-        for title, name, label in _level_rows(results):
-            if title:
-                rows.append([f"  {title}"])
-                continue
-            cells = [f"    {label}"]
-            by_conc = by_level.get(name)
-            for c in concs:
-                t = by_conc.get(c) if by_conc else None
-                base = bare.get(c)
-                cells.append(ratio(t.rate, base.rate if base else None) if t
-                             else _missing(results, name, lang))
-            for c in concs:
-                t = by_conc.get(c) if by_conc else None
-                cells.append(f"{t.rate:.1f}" + ("!" if t.errors else "") if t else "-")
-            rows.append(cells)
         head = ["level", *(f"x{c}" for c in concs), *(f"{c}/s" for c in concs)]
-        out += table(head, rows, [LABEL_WIDTH, *([5] * len(concs)), *([7] * len(concs))])
+        out += table(head, _grouped(results, partial(_rates, results, lang)),
+                     [LABEL_WIDTH, *([5] * len(concs)), *([7] * len(concs))])
         errors = [(name, c, t) for name, by_c in by_level.items() for c, t in by_c.items()
                   if t.errors]
         for name, c, t in errors:
             out.append(f"  ! {name} at concurrency {c}: {t.errors} errors, first: "
                        f"{t.first_error}")
     return out
+
+
+def _rates(results: Results, lang: str, name: str) -> list[str]:
+    """A level's throughput cells: multiples of bare at each concurrency, then runs/s."""
+    concs = results.config.concurrency
+    by_level = results.throughput[lang]
+    by_conc, bare = by_level.get(name) or {}, by_level.get("bare", {})
+    cells = []
+    for c in concs:
+        t, base = by_conc.get(c), bare.get(c)
+        cells.append(ratio(t.rate, base.rate if base else None) if t
+                     else _missing(results, name, lang))
+    for c in concs:
+        t = by_conc.get(c)
+        cells.append(f"{t.rate:.1f}" + ("!" if t.errors else "") if t else "-")
+    return cells
 
 
 def memory_table(results: Results) -> list[str]:

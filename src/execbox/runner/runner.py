@@ -181,15 +181,8 @@ class Runner:
                      files: tuple[SandboxFile, ...] = ()) -> StageResult:
         """One run of a prepared program in a fresh sandbox (a warm one when the pool has
         its flavor), with ``files`` added to its work dir (a checker's input.txt...)."""
-        if not prepared.ok:
-            raise ConfigError("a program that did not compile cannot run")
-        clash = {f.name for f in files} & {f.name for f in prepared.files}
-        if clash:
-            raise ConfigError("file(s) given twice: " + ", ".join(sorted(clash)))
-        lang = prepared.language
-        spec = SandboxSpec(argv=prepared.argv, files=prepared.files + files, stdin=stdin,
-                           env=prepared.env, limits=prepared.limits, mounts=lang.mounts)
-        return self._execute(f"{lang.name}:run", spec)
+        spec = _run_spec(prepared, files, prepared.limits, stdin=stdin)
+        return self._execute(f"{prepared.language.name}:run", spec)
 
     def run_interactive(self, prepared: Prepared, interaction: Interaction,
                         pty: tuple[int, int] | None = None,
@@ -201,14 +194,10 @@ class Runner:
         session is long-lived anyway. Without ``wall_given`` (a request that named no
         wall-time limit) the wall time is the server's cap: a person types slower than a
         program runs."""
-        if not prepared.ok:
-            raise ConfigError("a program that did not compile cannot run")
         limits = prepared.limits
         if not wall_given:
             limits = replace(limits, wall_time_ms=self.settings.run_caps.wall_time_ms)
-        spec = SandboxSpec(argv=prepared.argv, files=prepared.files + files, env=prepared.env,
-                           limits=limits, mounts=prepared.language.mounts, interactive=True,
-                           pty=pty)
+        spec = _run_spec(prepared, files, limits, interactive=True, pty=pty)
         return self.backend.run(spec, interaction)
 
     def _compile(self, lang: Language, request: RunRequest, limits: Limits,
@@ -256,6 +245,18 @@ class Runner:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
+
+
+def _run_spec(prepared: Prepared, files: tuple[SandboxFile, ...], limits: Limits,
+              **extra: Any) -> SandboxSpec:
+    """The sandbox spec of one run of a prepared program, ``files`` added to its own."""
+    if not prepared.ok:
+        raise ConfigError("a program that did not compile cannot run")
+    clash = {f.name for f in files} & {f.name for f in prepared.files}
+    if clash:
+        raise ConfigError("file(s) given twice: " + ", ".join(sorted(clash)))
+    return SandboxSpec(argv=prepared.argv, files=prepared.files + files, env=prepared.env,
+                       limits=limits, mounts=prepared.language.mounts, **extra)
 
 
 def _read(path: str) -> bytes:

@@ -25,6 +25,8 @@ from execbox.sandbox import protocol
 from execbox.sandbox.supervisor import RawOutcome
 from execbox.types import LimitKind, Limits, StageResult, Status
 
+ENDED_BY_CLIENT = "ended by its client"  # an interactive run's client left or idled
+
 
 def signal_name(number: int) -> str:
     try:
@@ -65,7 +67,7 @@ def decide(raw: RawOutcome, limits: Limits) -> StageResult:
     if raw.killed_for == "client":
         result.status = Status.SIGNALED
         result.signal = "SIGKILL"
-        result.message = "ended by its client"
+        result.message = ENDED_BY_CLIENT
         return result
     wait_status = int(exited["wait_status"]) if exited is not None else None
     sig = os.WTERMSIG(wait_status) if wait_status is not None and os.WIFSIGNALED(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import socket
 import struct
 from typing import Any
 
@@ -104,6 +105,17 @@ def read_order(fd: int) -> Any:
     head = _read_exact(fd, _ORDER_LEN.size)
     (size,) = _ORDER_LEN.unpack(head)
     return pickle.loads(_read_exact(fd, size))  # noqa: S301 - written by the backend only
+
+
+def recv_exact(sock: socket.socket, size: int) -> bytes:
+    """Exactly ``size`` bytes from a stream socket; OSError if it ends first."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise OSError("unexpected end of stream")
+        data += chunk
+    return bytes(data)
 
 
 def _read_exact(fd: int, size: int) -> bytes:

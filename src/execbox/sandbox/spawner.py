@@ -31,6 +31,7 @@ import threading
 
 from execbox.errors import SandboxSetupError
 from execbox.sandbox.child import ChildFds, ChildPlan
+from execbox.sandbox.protocol import recv_exact
 
 _LEN = struct.Struct("!Q")
 
@@ -74,7 +75,7 @@ class Spawner:
                 self._sock.sendall(payload)
                 data, pidfds, _, _ = socket.recv_fds(self._sock, _LEN.size, 1,
                                                      socket.MSG_CMSG_CLOEXEC)
-                data += _recv_exact(self._sock, _LEN.size - len(data))
+                data += recv_exact(self._sock, _LEN.size - len(data))
             except OSError as exc:
                 raise SandboxSetupError(f"the spawner process is gone: {exc}") from exc
         (pid,) = _LEN.unpack(data)
@@ -91,16 +92,6 @@ class Spawner:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise OSError("unexpected end of stream")
-        data += chunk
-    return data
 
 
 def serve(sock: socket.socket) -> None:
@@ -134,9 +125,9 @@ def serve(sock: socket.socket) -> None:
         if not head:  # the backend is gone (closed, or killed): take every sandbox down
             _kill_all(live)
             return
-        head += _recv_exact(sock, _LEN.size - len(head))
+        head += recv_exact(sock, _LEN.size - len(head))
         (size,) = _LEN.unpack(head)
-        plan = pickle.loads(_recv_exact(sock, size))  # noqa: S301 - our own backend
+        plan = pickle.loads(recv_exact(sock, size))  # noqa: S301 - our own backend
         pid = forker.fork()
         if pid == 0:
             sock.close()

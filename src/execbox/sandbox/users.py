@@ -12,13 +12,13 @@ Child side: ``become`` drops groups, gid and uid, all three ids at once.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from execbox.errors import SandboxSetupError
+from execbox.locks import try_lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +73,7 @@ class SlotAllocator:
                 self.release(slot)
 
     def _try_lock(self, index: int) -> int | None:
-        path = os.path.join(self._dir, f"{self._uid_base + index}.lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
+        return try_lock(os.path.join(self._dir, f"{self._uid_base + index}.lock"))
 
 
 def become(uid: int, gid: int) -> None:

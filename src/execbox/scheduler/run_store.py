@@ -11,7 +11,6 @@ are gone, never those another live server is running."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sqlite3
@@ -19,6 +18,8 @@ import threading
 import time
 import uuid
 from typing import Any
+
+from execbox.locks import try_lock
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -51,14 +52,7 @@ class RunStore:
 
     def _hold(self, owner: str) -> int | None:
         """Lock ``owner``'s file: the descriptor, or None if a live store holds it."""
-        fd = os.open(os.path.join(self._owners, f"{owner}.lock"),
-                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
+        return try_lock(os.path.join(self._owners, f"{owner}.lock"))
 
     def _gone(self, owner: str | None) -> bool:
         """No live store owns runs as ``owner`` (its lock file is free); the file goes."""
