@@ -23,6 +23,7 @@ from execbox.runner.runner import RunnerSettings, RunRequest
 from execbox.sandbox.spec import SandboxFile, SandboxSettings
 from execbox.service import Service, ServiceSettings
 
+MODES = os.environ.get("MODES", "exec,fork").split(",")
 CODE = b"print('hello world')"
 CPUACCT = "/sys/fs/cgroup/cpuacct/execbox/cpuacct.usage"
 
@@ -65,7 +66,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     request = RunRequest("python", (SandboxFile("main.py", CODE),))
-    for mode in ("exec", "fork"):
+    for mode in MODES:
         service = Service(ServiceSettings(
             warm_languages=("python",), pool=PoolSettings(min_warm=2, max_size=8),
             runner=RunnerSettings(zygote_mode=mode),

@@ -85,9 +85,6 @@ class ChildPlan:
     seccomp_bpf: bytes
     order: RunOrder | None = None  # None: a warm sandbox, waiting on fds.control
     zygote: tuple[str, ...] | None = None  # a preloaded interpreter started while warm
-    # "module:function" of the spawner's interpreter that runs the order in a fork of the
-    # init instead of an exec: function(argv, env) never returns (a template spawner)
-    inprocess: str | None = None
     max_uses: int = 1  # a warm sandbox runs this many orders, wiped clean between them
     idle: bool = True  # a warm build runs at SCHED_IDLE (False: a request waits for it)
 
@@ -146,12 +143,12 @@ def prepare(plan: ChildPlan, fds: ChildFds, progress: _Progress) -> None:
         # starts); the backend promotes the box back to normal scheduling when it is used
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the spawner died: so does the box
-    _close_other_fds(tuple(fd for fd in (fds.stdout, fds.stderr, fds.status, fds.control,
+    close_other_fds(tuple(fd for fd in (fds.stdout, fds.stderr, fds.status, fds.control,
                                          fds.stdin) if fd >= 0))
     for sig in _RESET_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     progress.at("cgroup")
-    _enter_cgroup(plan.cgroup_enter_files)
+    enter_cgroup(plan.cgroup_enter_files)
     progress.at("namespaces")
     namespaces.unshare_rest()
     libc.sethostname(plan.hostname)
@@ -182,7 +179,7 @@ def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
         master, stdin = terminal.open_pty(*order.pty)
         stdio = (stdin, stdin, stdin)
     else:
-        stdin = fds.stdin if order.interactive else _memfd(order.stdin)
+        stdin = fds.stdin if order.interactive else memfd(order.stdin)
         stdio = (stdin, fds.stdout, fds.stderr)
     progress.at("spawn")
     os.chdir(BOX_DIR)
@@ -192,9 +189,6 @@ def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
         start = time.monotonic_ns()
         pid = launch.spawn(order.argv, order.env, plan.path, stdio, order.rlimits,
                            keep_limits=not last, tty=True)
-    elif plan.inprocess is not None:
-        start = time.monotonic_ns()
-        pid = launch.fork_inprocess(plan.inprocess, order.argv, order.env, order.rlimits, stdio)
     elif zygote is None:
         start = time.monotonic_ns()
         pid = launch.spawn(order.argv, order.env, plan.path, stdio, order.rlimits,
@@ -225,7 +219,7 @@ def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
     }, b"".join(blobs))
 
 
-def _memfd(data: bytes) -> int:
+def memfd(data: bytes) -> int:
     """The program's stdin: an anonymous file holding ``data``, read from the start."""
     fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
     view = memoryview(data)
@@ -260,7 +254,7 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def _close_other_fds(keep: tuple[int, ...]) -> None:
+def close_other_fds(keep: tuple[int, ...]) -> None:
     """Nothing of the spawner's survives into the sandbox, and the program gets only its
     stdio: the status pipe in particular is close-on-exec (a program that could write to
     it could forge its own result)."""
@@ -273,7 +267,7 @@ def _close_other_fds(keep: tuple[int, ...]) -> None:
     os.closerange(low, 1 << 20)
 
 
-def _enter_cgroup(paths: tuple[str, ...]) -> None:
+def enter_cgroup(paths: tuple[str, ...]) -> None:
     # Writing 0 to a v1 `tasks` file moves this (single-threaded) process without the global
     # threadgroup lock that makes a cgroup.procs write stall for a RCU grace period.
     for path in paths:

@@ -1,24 +1,22 @@
 """How the sandbox's init starts the program (child side, after seccomp).
 
-Three ways, one per kind of sandbox: ``spawn`` (posix_spawn of argv: a cold sandbox or a
+Two ways, one per kind of sandbox: ``spawn`` (posix_spawn of argv: a cold sandbox or a
 warm one without a preloaded interpreter); ``start_zygote`` + ``send_go`` (an interpreter
-started while the sandbox was warm, then told what to run); ``fork_inprocess`` (a fork of
-the init itself, which was forked from a template interpreter). Each gives the program its
+started while the sandbox was warm, then told what to run). Each gives the program its
 own session, stdio on fds 0-2 and nothing else, default signals and an empty mask.
+(``become_program`` is the same for a program forked from a template: ``template.py``.)
 """
 
 from __future__ import annotations
 
 import fcntl
-import gc
 import json
 import os
 import signal
 import socket
-import sys
 import termios
 
-from execbox.sandbox import libc, rlimits
+from execbox.sandbox import rlimits
 
 ALL_SIGNALS = tuple(s for s in signal.valid_signals()
                     if s not in (signal.SIGKILL, signal.SIGSTOP))
@@ -45,7 +43,7 @@ def spawn(argv: tuple[str, ...], env: dict[str, str], path: tuple[str, ...],
     pid = os.fork()
     if pid == 0:
         try:
-            _become_program(stdio, limits)
+            become_program(stdio, limits)
             if tty:
                 fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             os.execve(executable, list(argv), env)  # noqa: S606 - an argv, never a shell
@@ -54,7 +52,7 @@ def spawn(argv: tuple[str, ...], env: dict[str, str], path: tuple[str, ...],
     return pid
 
 
-def _become_program(stdio: tuple[int, ...], limits: tuple[rlimits.Rlimit, ...]) -> None:
+def become_program(stdio: tuple[int, ...], limits: tuple[rlimits.Rlimit, ...]) -> None:
     """In a fork of the init: what exec would give a program, and its own limits."""
     os.setsid()
     for target_fd, fd in enumerate(stdio):
@@ -67,30 +65,6 @@ def _become_program(stdio: tuple[int, ...], limits: tuple[rlimits.Rlimit, ...]) 
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
     rlimits.apply(limits)
-
-
-def fork_inprocess(target: str, argv: tuple[str, ...], env: dict[str, str],
-                   limits: tuple[rlimits.Rlimit, ...], stdio: tuple[int, int, int]) -> int:
-    """Fork the init; the child becomes the program without exec'ing anything.
-
-    The child starts as a copy of this init, which is a copy of a template spawner that
-    held nothing but its interpreter and plans. Before the program's code runs it gets
-    what exec would have given it: its own session, stdio on fds 0-2 and nothing else,
-    default signals and an empty mask, the order's rlimits, garbage collection back on,
-    and a dumpable flag like any program's."""
-    module_name, _, function_name = target.partition(":")
-    function = getattr(sys.modules[module_name], function_name)  # preloaded by the template
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _become_program(stdio, limits)
-            libc.prctl(libc.PR_SET_DUMPABLE, 1)
-            gc.freeze()  # the inherited objects: never scanned, so never copied
-            gc.enable()
-            function(list(argv), dict(env))
-        finally:
-            os._exit(127)
-    return pid
 
 
 def start_zygote(argv: tuple[str, ...], path: tuple[str, ...],

@@ -13,6 +13,8 @@ import os
 # the C library the interpreter itself runs on (dlopen(NULL)): no ctypes.util, which
 # imports a dozen modules and may run ldconfig, in every process that forks sandboxes
 _libc = ctypes.CDLL(None, use_errno=True)
+# the same library called with the GIL held: fork_bare's child must return holding it
+_libc_gil = ctypes.PyDLL(None, use_errno=True)
 
 # clone / unshare flags
 CLONE_NEWNS = 0x00020000
@@ -169,3 +171,13 @@ def sem_remove(semid: int) -> None:
 
 def msg_remove(msqid: int) -> None:
     _check(_libc.msgctl(ctypes.c_int(msqid), ctypes.c_int(_IPC_RMID), None))
+
+
+def fork_bare() -> int:
+    """fork(2) as the C library does it, without CPython's at-fork work. For a
+    single-threaded caller that needs a cheap child: ``os.fork`` re-initialises the
+    interpreter's thread and lock state and runs every ``os.register_at_fork`` handler in
+    the child, which writes to ~200 pages of a warm interpreter (each one copied: the
+    child's biggest cost). With one thread nothing needs re-initialising; the caller must
+    do what a handler it relies on would have (random's reseed: see template.py)."""
+    return _check(_libc_gil.fork())

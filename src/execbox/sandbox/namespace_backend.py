@@ -24,10 +24,12 @@ from execbox.sandbox import (
     child,
     cleanup,
     mounts,
+    native_init,
     outcome,
     protocol,
     rlimits,
     seccomp,
+    template,
 )
 from execbox.sandbox.cgroups import Cgroup, CgroupDriver, CgroupStats, detect
 from execbox.sandbox.interaction import Interaction
@@ -64,6 +66,7 @@ class NamespaceBackend:
         self._spawner = Spawner()
         self._templates: dict[tuple[str, str], Spawner] = {}
         self._templates_lock = threading.Lock()
+        self._native_paths: tuple[str, str] | None = None
         self._reaper = Reaper()
         cleanup.sweep(self._slots, self._cgroups)
 
@@ -72,8 +75,8 @@ class NamespaceBackend:
         self._reaper.drain()
         self._reaper.close()
         self._spawner.close()
-        for template in self._templates.values():
-            template.close()
+        for spawner in self._templates.values():
+            spawner.close()
 
     def run(self, spec: SandboxSpec, interaction: Interaction | None = None) -> StageResult:
         """Cold: build a sandbox for this spec alone, run it, tear it down. An interactive
@@ -144,7 +147,11 @@ class NamespaceBackend:
             # a cold run's interpreter's is (only the init's is not). (An in-process program
             # is forked from the init: only the pages it writes are its own.)
             baseline = max(box.cgroup.memory_usage_bytes() - box.zygote_bytes, 0)
-            protocol.send_order(box.pipes.control, self._order(spec, limits))
+            order = self._order(spec, limits)
+            if box.template:
+                protocol.send_blob(box.pipes.control, template.encode_order(order))
+            else:
+                protocol.send_order(box.pipes.control, order)
             box.uses += 1
         except BaseException:
             self.discard(box)
@@ -193,13 +200,25 @@ class NamespaceBackend:
             root = mounts.plan(self._root_dir, s.runtime_mounts + extra, s.masked_paths,
                                slot.uid, slot.gid, s.work_dir_mb, s.tmp_mb, s.inodes,
                                pty=order is not None and order.pty is not None)
-            plan = child.ChildPlan(
-                path=self._path, cgroup_enter_files=tuple(cgroup.enter_files()),
-                hostname=s.hostname, root=root,
-                rlimits=rlimits.plan(limits, s.open_files, s.stack_mb),
-                last_cap=self._last_cap, seccomp_bpf=self._bpf, order=order, zygote=zygote,
-                inprocess=inprocess[1] if inprocess else None, max_uses=max_uses,
-                idle=idle)
+            plan: child.ChildPlan | template.TemplatePlan
+            enter = tuple(cgroup.enter_files())
+            limits_plan = rlimits.plan(limits, s.open_files, s.stack_mb)
+            if inprocess:  # the C init; the program is forked by the template spawner
+                binary, library = self._native()
+                plan = template.TemplatePlan(
+                    init_binary=binary,
+                    init_plan=native_init.encode(enter, s.hostname, root, limits_plan,
+                                                 self._last_cap, self._bpf, idle),
+                    join_library=library,
+                    join_plan=native_init.encode_join(enter, limits_plan, self._last_cap,
+                                                      self._bpf, slot.uid, slot.gid),
+                    target=inprocess[1])
+            else:
+                plan = child.ChildPlan(
+                    path=self._path, cgroup_enter_files=enter, hostname=s.hostname,
+                    root=root, rlimits=limits_plan, last_cap=self._last_cap,
+                    seccomp_bpf=self._bpf, order=order, zygote=zygote, max_uses=max_uses,
+                    idle=idle)
             spawner = self._template(*inprocess) if inprocess else self._spawner
             parent_ends, ends = pipes_for_child(
                 warm=order is None, interactive=order is not None and order.interactive)
@@ -222,7 +241,17 @@ class NamespaceBackend:
             raise
         return WarmSandbox(slot=slot, cgroup=cgroup, pidfd=pidfd, pipes=parent_ends,
                            mounts=extra, caps=limits, zygote=zygote, max_uses=max_uses,
-                           init_pid=init_pid)
+                           init_pid=init_pid, template=inprocess is not None)
+
+    def _native(self) -> tuple[str, str]:
+        """The C init of template sandboxes and the library their programs are forked
+        with, compiled into the state dir on first use."""
+        with self._templates_lock:
+            if self._native_paths is None:
+                directory = os.path.join(self.settings.state_dir, "bin")
+                self._native_paths = (native_init.binary(directory),
+                                      native_init.library(directory))
+            return self._native_paths
 
     def _template(self, interpreter: str, target: str) -> Spawner:
         """The template spawner for (interpreter, module:function), started once."""
@@ -290,6 +319,7 @@ class WarmSandbox:
     reusable: bool = False
     pending: bytes = b""  # status bytes read past the last report (a reused box's READY)
     zygote_bytes: int = 0  # what its preloaded interpreter holds, read while it waits
+    template: bool = False  # its program is forked from a template spawner (template.py)
 
     @property
     def uid(self) -> int:

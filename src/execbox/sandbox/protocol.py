@@ -29,9 +29,12 @@ MAX_FRAME = 256 * 1024 * 1024
 
 
 def send(fd: int, kind: bytes, payload: dict[str, Any], tail: bytes = b"") -> None:
-    body = json.dumps(payload).encode()
-    data = _HEADER.pack(kind, len(body)) + body + tail
-    view = memoryview(data)
+    send_frame(fd, kind, json.dumps(payload).encode(), tail)
+
+
+def send_frame(fd: int, kind: bytes, body: bytes, tail: bytes = b"") -> None:
+    """A frame whose JSON body is already encoded."""
+    view = memoryview(_HEADER.pack(kind, len(body)) + body + tail)
     while view:
         view = view[os.write(fd, view):]
 
@@ -94,17 +97,25 @@ _ORDER_LEN = struct.Struct("!Q")
 
 
 def send_order(fd: int, order: object) -> None:
-    data = pickle.dumps(order, protocol=pickle.HIGHEST_PROTOCOL)
+    send_blob(fd, pickle.dumps(order, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def read_order(fd: int) -> Any:
+    """Init side: block until the backend sends the order (EOF: the sandbox is not wanted)."""
+    return pickle.loads(read_blob(fd))  # noqa: S301 - written by the backend only
+
+
+def send_blob(fd: int, data: bytes) -> None:
+    """One length-prefixed message on the order pipe."""
     view = memoryview(_ORDER_LEN.pack(len(data)) + data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def read_order(fd: int) -> Any:
-    """Init side: block until the backend sends the order (EOF: the sandbox is not wanted)."""
+def read_blob(fd: int) -> bytes:
     head = _read_exact(fd, _ORDER_LEN.size)
     (size,) = _ORDER_LEN.unpack(head)
-    return pickle.loads(_read_exact(fd, size))  # noqa: S301 - written by the backend only
+    return _read_exact(fd, size)
 
 
 def recv_exact(sock: socket.socket, size: int) -> bytes:

@@ -19,8 +19,10 @@ spawner itself takes the sandboxes down too.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import resource
 import select
 import signal
 import socket
@@ -28,10 +30,15 @@ import struct
 import subprocess
 import sys
 import threading
+import types
+from collections.abc import Callable
 
 from execbox.errors import SandboxSetupError
 from execbox.sandbox.child import ChildFds, ChildPlan
+from execbox.sandbox.child import main as child_main
+from execbox.sandbox.namespaces import PidNamespaceForker
 from execbox.sandbox.protocol import recv_exact
+from execbox.sandbox.template import TemplateBoxes, TemplatePlan
 
 _LEN = struct.Struct("!Q")
 
@@ -66,7 +73,7 @@ class Spawner:
         )
         theirs.close()
 
-    def spawn(self, plan: ChildPlan, fds: tuple[int, ...]) -> tuple[int, int]:
+    def spawn(self, plan: ChildPlan | TemplatePlan, fds: tuple[int, ...]) -> tuple[int, int]:
         """Fork an init running ``plan`` with the given pipe ends; (pid, pidfd)."""
         payload = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
@@ -94,12 +101,12 @@ class Spawner:
             self._proc.wait()
 
 
-def serve(sock: socket.socket) -> None:
-    """Spawner side: answer requests until the backend closes the socket."""
-    from execbox.sandbox import child
-    from execbox.sandbox.namespaces import PidNamespaceForker
-
+def serve(sock: socket.socket, modules: dict[str, types.ModuleType] | None = None) -> None:
+    """Spawner side: answer requests until the backend closes the socket. ``modules``:
+    a template's registry of execbox's modules, which are no longer in sys.modules."""
     forker = PidNamespaceForker()
+    templates = TemplateBoxes(modules if modules is not None else sys.modules)
+    unpickler = _registry_unpickler(modules) if modules is not None else None
     live: set[int] = set()
     # SIGCHLD wakes the loop through a pipe so an exited init is reaped at once (no zombie
     # outlives its sandbox); reaping happens only here, never between fork and pidfd_open.
@@ -107,7 +114,8 @@ def serve(sock: socket.socket) -> None:
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     while True:
-        ready, _, _ = select.select([sock, wake_r], [], [], 5)
+        watched = templates.watched()
+        ready, _, _ = select.select([sock, wake_r, *watched], [], [], 5)
         if wake_r in ready:
             while True:
                 try:
@@ -115,7 +123,13 @@ def serve(sock: socket.socket) -> None:
                         break
                 except BlockingIOError:
                     break
-        live -= _reap()
+        for pid, status, usage in _reap():
+            live.discard(pid)
+            templates.on_reaped(pid, status, usage)
+        for fd in ready:
+            if fd in watched:  # a template box's order came: fork its program
+                templates.on_order(fd)
+        live.update(templates.pids())
         if sock not in ready:
             continue
         try:
@@ -123,21 +137,32 @@ def serve(sock: socket.socket) -> None:
         except OSError:
             head = b""
         if not head:  # the backend is gone (closed, or killed): take every sandbox down
-            _kill_all(live)
+            _kill_all(live | set(templates.pids()))
             return
         head += recv_exact(sock, _LEN.size - len(head))
         (size,) = _LEN.unpack(head)
-        plan = pickle.loads(recv_exact(sock, size))  # noqa: S301 - our own backend
-        pid = forker.fork()
+        data = recv_exact(sock, size)
+        plan = unpickler(data) if unpickler else pickle.loads(data)  # noqa: S301 - our backend
+        if isinstance(plan, TemplatePlan):
+            try:
+                pid = templates.spawn(plan, fds)  # keeps the descriptors for the program
+            except OSError:
+                pid = 0
+        else:
+            assert isinstance(plan, ChildPlan)
+            pid = forker.fork()
+            if pid == 0:
+                sock.close()
+                rest = fds[3:]  # a warm box's order pipe, then an interactive run's stdin
+                control = rest.pop(0) if plan.order is None and rest else -1
+                child_main(plan, ChildFds(stdout=fds[0], stderr=fds[1], status=fds[2],
+                                          control=control, stdin=rest[0] if rest else -1))
+            for fd in fds:
+                os.close(fd)
         if pid == 0:
-            sock.close()
-            rest = fds[3:]  # a warm box's order pipe, then an interactive run's stdin
-            control = rest.pop(0) if plan.order is None and rest else -1
-            child.main(plan, ChildFds(stdout=fds[0], stderr=fds[1], status=fds[2],
-                                      control=control, stdin=rest[0] if rest else -1))
+            sock.sendall(_LEN.pack(0))  # no sandbox: the backend raises
+            continue
         live.add(pid)
-        for fd in fds:
-            os.close(fd)
         pidfd = os.pidfd_open(pid)  # not reaped yet (only _reap does), so it is ours
         try:
             socket.send_fds(sock, [_LEN.pack(pid)], [pidfd])
@@ -145,16 +170,29 @@ def serve(sock: socket.socket) -> None:
             os.close(pidfd)
 
 
-def _reap() -> set[int]:
-    reaped: set[int] = set()
+def _registry_unpickler(modules: dict[str, types.ModuleType]
+                        ) -> Callable[[bytes], object]:
+    """pickle.loads that finds execbox's classes in ``modules``, not through imports."""
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> object:
+            if module in modules:
+                return getattr(modules[module], name)
+            return super().find_class(module, name)
+
+    return lambda data: Unpickler(io.BytesIO(data)).load()
+
+
+def _reap() -> list[tuple[int, int, resource.struct_rusage]]:
+    reaped: list[tuple[int, int, resource.struct_rusage]] = []
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return reaped
         if pid == 0:
             return reaped
-        reaped.add(pid)
+        reaped.append((pid, status, usage))
 
 
 def _kill_all(live: set[int]) -> None:

@@ -2,8 +2,9 @@
 # `python3 -c CODE ARGS...`) from the call of run() on. Two ways in:
 #  - as a program text, `python3 -c <this file>`, started in a warm sandbox before any
 #    request: it reports itself loaded on fd 4, then reads its order (JSON) from fd 3;
-#  - imported by a template spawner running the sandbox's interpreter: the sandbox's
-#    init forks and calls run() in the child (execbox.sandbox.child._fork_inprocess).
+#  - imported by a template spawner running the sandbox's interpreter, which forks the
+#    program into a sandbox and calls run() there (execbox.sandbox.template); execbox's
+#    own modules are out of sys.modules by then (spawner_main), as in a plain python3.
 # Only the standard library: inside the sandbox execbox itself is not installed.
 import os
 import sys
@@ -22,8 +23,6 @@ def run(argv, env):
     """Become the program. Never returns."""
     os.environ.clear()
     os.environ.update(env)
-    for name in [m for m in sys.modules if m == "execbox" or m.startswith("execbox.")]:
-        del sys.modules[name]  # nothing of the template's shows through
     _fresh_stdio()
     if len(argv) >= 3 and argv[1] == "-c":
         sys.argv = ["-c", *argv[3:]]
