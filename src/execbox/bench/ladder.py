@@ -18,7 +18,7 @@ import signal
 from dataclasses import dataclass
 from typing import NoReturn
 
-from execbox.sandbox import capabilities, libc, mounts, namespaces, rlimits, users
+from execbox.sandbox import boxfiles, capabilities, libc, mounts, namespaces, rlimits, users
 from execbox.sandbox.spec import BOX_DIR, SandboxFile
 
 
@@ -107,7 +107,8 @@ def child_main(plan: LadderPlan, stdio: tuple[int, int, int]) -> NoReturn:
         if layers.seccomp:
             libc.seccomp_load_bpf(plan.seccomp_bpf)  # as the init does: no pyseccomp here
         if layers.mounts:
-            mounts.write_files(BOX_DIR, plan.files)
+            boxfiles.write_files(BOX_DIR, ((f.name, f.content, f.executable)
+                                           for f in plan.files))
         os.chdir(cwd)
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)

@@ -1,17 +1,6 @@
 """The sandbox layer: run one program under every isolation layer and report precisely.
 
-Nothing above this package (pool, languages, runner, api) is imported from here.
+Nothing above this package (pool, languages, runner, api) is imported from here. Import
+the modules themselves: this package's namespace stays empty, so that a template spawner
+importing one module (``template``) loads nothing else.
 """
-
-from execbox.sandbox.backend import SandboxBackend
-from execbox.sandbox.fake import FakeBackend
-from execbox.sandbox.spec import BindMount, SandboxFile, SandboxSettings, SandboxSpec
-
-__all__ = [
-    "BindMount",
-    "FakeBackend",
-    "SandboxBackend",
-    "SandboxFile",
-    "SandboxSettings",
-    "SandboxSpec",
-]

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from execbox.sandbox import (
+    boxfiles,
     capabilities,
     collect,
     launch,
@@ -173,13 +174,13 @@ def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
           zygote: tuple[int, socket.socket] | None, last: bool) -> None:
     """One run: files in, the program as pid 2, reap, kill the rest, files out, report."""
     progress.at("files")
-    mounts.write_files(BOX_DIR, order.files)
+    boxfiles.write_files(BOX_DIR, ((f.name, f.content, f.executable) for f in order.files))
     master = -1
     if order.pty is not None:
         master, stdin = terminal.open_pty(*order.pty)
         stdio = (stdin, stdin, stdin)
     else:
-        stdin = fds.stdin if order.interactive else memfd(order.stdin)
+        stdin = fds.stdin if order.interactive else boxfiles.memfd(order.stdin)
         stdio = (stdin, fds.stdout, fds.stderr)
     progress.at("spawn")
     os.chdir(BOX_DIR)
@@ -217,16 +218,6 @@ def serve(plan: ChildPlan, order: RunOrder, fds: ChildFds, progress: _Progress,
         "wall_ns": wall_ns,
         "files": names,
     }, b"".join(blobs))
-
-
-def memfd(data: bytes) -> int:
-    """The program's stdin: an anonymous file holding ``data``, read from the start."""
-    fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
 
 
 def _wipe() -> None:

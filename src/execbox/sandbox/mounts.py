@@ -25,7 +25,7 @@ import stat
 from dataclasses import dataclass
 
 from execbox.sandbox import libc
-from execbox.sandbox.spec import BOX_DIR, BindMount, SandboxFile
+from execbox.sandbox.spec import BOX_DIR, BindMount
 
 _DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
             ("urandom", 1, 9))
@@ -176,49 +176,6 @@ def _build_dev(p: RootPlan) -> None:
         os.symlink("pts/ptmx", f"{dev}/ptmx")
     libc.mount("none", dev, "", libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID
                | libc.MS_NOEXEC, "size=64k,nr_inodes=64,mode=755")
-
-
-def write_files(box_dir: str, files: tuple[SandboxFile, ...]) -> None:
-    """Child side, after pivot_root and as the sandbox user: the inputs into the work dir.
-
-    Nothing has run in the box yet, so no link can have been planted; O_NOFOLLOW|O_EXCL
-    and directory descriptors make that a guarantee anyway.
-    """
-    box = os.open(box_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        for f in files:
-            *dirs, base = f.name.split("/")
-            parent = _open_dirs(box, dirs)
-            try:
-                mode = 0o755 if f.executable else 0o644
-                fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                             mode, dir_fd=parent)
-                try:
-                    view = memoryview(f.content)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    os.fchmod(fd, mode)
-                finally:
-                    os.close(fd)
-            finally:
-                if parent != box:
-                    os.close(parent)
-    finally:
-        os.close(box)
-
-
-def _open_dirs(box: int, dirs: list[str]) -> int:
-    fd = box
-    for d in dirs:
-        try:
-            os.mkdir(d, 0o755, dir_fd=fd)
-        except FileExistsError:
-            pass
-        nfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-        if fd != box:
-            os.close(fd)
-        fd = nfd
-    return fd
 
 
 def pivot(p: RootPlan) -> None:

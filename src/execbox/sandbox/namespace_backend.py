@@ -11,6 +11,7 @@ waiting (warm, for the pool); ``execute`` sends it one spec; ``discard`` throws 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import select
 import signal
@@ -200,19 +201,16 @@ class NamespaceBackend:
             root = mounts.plan(self._root_dir, s.runtime_mounts + extra, s.masked_paths,
                                slot.uid, slot.gid, s.work_dir_mb, s.tmp_mb, s.inodes,
                                pty=order is not None and order.pty is not None)
-            plan: child.ChildPlan | template.TemplatePlan
+            plan: child.ChildPlan | bytes
             enter = tuple(cgroup.enter_files())
             limits_plan = rlimits.plan(limits, s.open_files, s.stack_mb)
             if inprocess:  # the C init; the program is forked by the template spawner
-                binary, library = self._native()
-                plan = template.TemplatePlan(
-                    init_binary=binary,
-                    init_plan=native_init.encode(enter, s.hostname, root, limits_plan,
-                                                 self._last_cap, self._bpf, idle),
-                    join_library=library,
-                    join_plan=native_init.encode_join(enter, limits_plan, self._last_cap,
-                                                      self._bpf, slot.uid, slot.gid),
-                    target=inprocess[1])
+                plan = template.encode_plan(
+                    self._native()[0],
+                    native_init.encode(enter, s.hostname, root, limits_plan, self._last_cap,
+                                       self._bpf, idle),
+                    native_init.encode_join(enter, limits_plan, self._last_cap, self._bpf,
+                                            slot.uid, slot.gid))
             else:
                 plan = child.ChildPlan(
                     path=self._path, cgroup_enter_files=enter, hostname=s.hostname,
@@ -254,12 +252,23 @@ class NamespaceBackend:
             return self._native_paths
 
     def _template(self, interpreter: str, target: str) -> Spawner:
-        """The template spawner for (interpreter, module:function), started once."""
+        """The template spawner for (interpreter, "module:function"), started once: the
+        module's file is loaded by path, not imported (see template.py)."""
         key = (interpreter, target)
         with self._templates_lock:
             spawner = self._templates.get(key)
+        if spawner is not None:
+            return spawner
+        module, _, function = target.partition(":")
+        found = importlib.util.find_spec(module)
+        if found is None or found.origin is None:
+            raise ConfigError(f"no module {module} for a template spawner")
+        src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        argv = template.command(interpreter, src, found.origin, function, self._native()[1])
+        with self._templates_lock:
+            spawner = self._templates.get(key)
             if spawner is None:
-                spawner = Spawner(python=interpreter, preload=(target.partition(":")[0],))
+                spawner = Spawner(template=argv)
                 self._templates[key] = spawner
         return spawner
 

@@ -19,10 +19,8 @@ spawner itself takes the sandboxes down too.
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
-import resource
 import select
 import signal
 import socket
@@ -30,15 +28,10 @@ import struct
 import subprocess
 import sys
 import threading
-import types
-from collections.abc import Callable
 
 from execbox.errors import SandboxSetupError
 from execbox.sandbox.child import ChildFds, ChildPlan
-from execbox.sandbox.child import main as child_main
-from execbox.sandbox.namespaces import PidNamespaceForker
 from execbox.sandbox.protocol import recv_exact
-from execbox.sandbox.template import TemplateBoxes, TemplatePlan
 
 _LEN = struct.Struct("!Q")
 
@@ -46,36 +39,36 @@ _LEN = struct.Struct("!Q")
 class Spawner:
     """Backend side: starts the spawner process and asks it for sandboxes.
 
-    ``python`` is the interpreter the spawner runs on: execbox's own by default; a
-    *template* spawner runs the sandbox's interpreter (Debian's /usr/bin/python3) with
-    ``preload`` imported, so that an init forked from it can run a program in-process
-    (see ``ChildPlan.inprocess``). A template only ever receives plans (no request data:
-    code, files and stdin go to each init directly), so no program finds another's data
-    in the memory it was forked from.
+    By default the spawner is execbox's own (``serve`` below: it forks a Python init per
+    sandbox). ``template`` is instead the argv of a *template* spawner
+    (``template.command``: the sandbox's interpreter with a zygote loaded), whose plans
+    are bytes (``template.encode_plan``). A template only ever receives plans (no request
+    data: code, files and stdin go to each sandbox directly), so no program finds
+    another's data in the memory it was forked from.
     """
 
-    def __init__(self, python: str | None = None, preload: tuple[str, ...] = ()) -> None:
+    def __init__(self, template: list[str] | None = None) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock = ours
         self._lock = threading.Lock()
-        src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        boot = ("import sys; sys.path.insert(0, sys.argv[2]); "
-                "from execbox.sandbox.spawner_main import main; main()")
-        # a template keeps the interpreter's default flags (programs see them); execbox's
-        # own spawner is isolated (-I). Both start in / with an empty environment.
-        flags = [] if python else ["-I"]
+        fd = str(theirs.fileno())
+        if template is None:
+            src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            boot = ("import sys; sys.path.insert(0, sys.argv[2]); "
+                    "from execbox.sandbox.spawner_main import main; main()")
+            argv = [sys.executable, "-I", "-c", boot, fd, src]
+        else:  # the interpreter's default flags (programs see them), its usual LANG
+            argv = [fd if arg == "{fd}" else arg for arg in template]
         self._proc = subprocess.Popen(
-            [python or sys.executable, *flags, "-c", boot, str(theirs.fileno()), src,
-             *preload],
-            pass_fds=(theirs.fileno(),), env={"LANG": "C.UTF-8"} if python else {}, cwd="/",
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, close_fds=True,
+            argv, pass_fds=(theirs.fileno(),), env={"LANG": "C.UTF-8"} if template else {},
+            cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True,
         )
         theirs.close()
 
-    def spawn(self, plan: ChildPlan | TemplatePlan, fds: tuple[int, ...]) -> tuple[int, int]:
-        """Fork an init running ``plan`` with the given pipe ends; (pid, pidfd)."""
-        payload = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
+    def spawn(self, plan: ChildPlan | bytes, fds: tuple[int, ...]) -> tuple[int, int]:
+        """Start an init running ``plan`` with the given pipe ends; (pid, pidfd)."""
+        payload = plan if isinstance(plan, bytes) else pickle.dumps(
+            plan, protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
             try:
                 socket.send_fds(self._sock, [_LEN.pack(len(payload))], list(fds))
@@ -101,12 +94,12 @@ class Spawner:
             self._proc.wait()
 
 
-def serve(sock: socket.socket, modules: dict[str, types.ModuleType] | None = None) -> None:
-    """Spawner side: answer requests until the backend closes the socket. ``modules``:
-    a template's registry of execbox's modules, which are no longer in sys.modules."""
+def serve(sock: socket.socket) -> None:
+    """Spawner side: answer requests until the backend closes the socket."""
+    from execbox.sandbox import child
+    from execbox.sandbox.namespaces import PidNamespaceForker
+
     forker = PidNamespaceForker()
-    templates = TemplateBoxes(modules if modules is not None else sys.modules)
-    unpickler = _registry_unpickler(modules) if modules is not None else None
     live: set[int] = set()
     # SIGCHLD wakes the loop through a pipe so an exited init is reaped at once (no zombie
     # outlives its sandbox); reaping happens only here, never between fork and pidfd_open.
@@ -114,8 +107,7 @@ def serve(sock: socket.socket, modules: dict[str, types.ModuleType] | None = Non
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     while True:
-        watched = templates.watched()
-        ready, _, _ = select.select([sock, wake_r, *watched], [], [], 5)
+        ready, _, _ = select.select([sock, wake_r], [], [], 5)
         if wake_r in ready:
             while True:
                 try:
@@ -123,13 +115,7 @@ def serve(sock: socket.socket, modules: dict[str, types.ModuleType] | None = Non
                         break
                 except BlockingIOError:
                     break
-        for pid, status, usage in _reap():
-            live.discard(pid)
-            templates.on_reaped(pid, status, usage)
-        for fd in ready:
-            if fd in watched:  # a template box's order came: fork its program
-                templates.on_order(fd)
-        live.update(templates.pids())
+        live -= _reap()
         if sock not in ready:
             continue
         try:
@@ -137,32 +123,21 @@ def serve(sock: socket.socket, modules: dict[str, types.ModuleType] | None = Non
         except OSError:
             head = b""
         if not head:  # the backend is gone (closed, or killed): take every sandbox down
-            _kill_all(live | set(templates.pids()))
+            _kill_all(live)
             return
         head += recv_exact(sock, _LEN.size - len(head))
         (size,) = _LEN.unpack(head)
-        data = recv_exact(sock, size)
-        plan = unpickler(data) if unpickler else pickle.loads(data)  # noqa: S301 - our backend
-        if isinstance(plan, TemplatePlan):
-            try:
-                pid = templates.spawn(plan, fds)  # keeps the descriptors for the program
-            except OSError:
-                pid = 0
-        else:
-            assert isinstance(plan, ChildPlan)
-            pid = forker.fork()
-            if pid == 0:
-                sock.close()
-                rest = fds[3:]  # a warm box's order pipe, then an interactive run's stdin
-                control = rest.pop(0) if plan.order is None and rest else -1
-                child_main(plan, ChildFds(stdout=fds[0], stderr=fds[1], status=fds[2],
-                                          control=control, stdin=rest[0] if rest else -1))
-            for fd in fds:
-                os.close(fd)
+        plan = pickle.loads(recv_exact(sock, size))  # noqa: S301 - our own backend
+        pid = forker.fork()
         if pid == 0:
-            sock.sendall(_LEN.pack(0))  # no sandbox: the backend raises
-            continue
+            sock.close()
+            rest = fds[3:]  # a warm box's order pipe, then an interactive run's stdin
+            control = rest.pop(0) if plan.order is None and rest else -1
+            child.main(plan, ChildFds(stdout=fds[0], stderr=fds[1], status=fds[2],
+                                      control=control, stdin=rest[0] if rest else -1))
         live.add(pid)
+        for fd in fds:
+            os.close(fd)
         pidfd = os.pidfd_open(pid)  # not reaped yet (only _reap does), so it is ours
         try:
             socket.send_fds(sock, [_LEN.pack(pid)], [pidfd])
@@ -170,29 +145,16 @@ def serve(sock: socket.socket, modules: dict[str, types.ModuleType] | None = Non
             os.close(pidfd)
 
 
-def _registry_unpickler(modules: dict[str, types.ModuleType]
-                        ) -> Callable[[bytes], object]:
-    """pickle.loads that finds execbox's classes in ``modules``, not through imports."""
-
-    class Unpickler(pickle.Unpickler):
-        def find_class(self, module: str, name: str) -> object:
-            if module in modules:
-                return getattr(modules[module], name)
-            return super().find_class(module, name)
-
-    return lambda data: Unpickler(io.BytesIO(data)).load()
-
-
-def _reap() -> list[tuple[int, int, resource.struct_rusage]]:
-    reaped: list[tuple[int, int, resource.struct_rusage]] = []
+def _reap() -> set[int]:
+    reaped: set[int] = set()
     while True:
         try:
-            pid, status, usage = os.wait4(-1, os.WNOHANG)
+            pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return reaped
         if pid == 0:
             return reaped
-        reaped.append((pid, status, usage))
+        reaped.add(pid)
 
 
 def _kill_all(live: set[int]) -> None:

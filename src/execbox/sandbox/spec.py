@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from execbox.errors import ConfigError
+from execbox.sandbox.boxfiles import BOX_DIR as BOX_DIR
 from execbox.sandbox.cgroups import CgroupSettings
 from execbox.types import Limits
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-BOX_DIR = "/box"  # the writable work directory inside every sandbox
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,27 +1,38 @@
-"""Template sandboxes: the program is forked from the template spawner, not from the init.
+"""Template sandboxes: the program is forked from a template spawner, not from the init.
 
-A template spawner runs the sandbox's interpreter with a module preloaded (the Python
-zygote). For each warm sandbox it starts execbox's C init (``native/execbox_init.c``) as
-pid 1 of a new pid namespace — posix_spawn, so nothing of the spawner is copied — and the
-init builds and seals the sandbox and waits, reaping. When the backend writes the order
-on the sandbox's order pipe, the spawner (which watches the pipe but never reads it: it
-never holds a request's data) forks the *program* straight into the init's pid namespace;
-the program joins the init's other namespaces and cgroup, drops to the sandbox user
-exactly as an init does (bounding set, uid, capabilities, no_new_privs, seccomp), and only
-then reads its order, writes its files and becomes the program. One fork of a warm
-interpreter per run, and the init costs nothing in Python.
+A template spawner is a small process of the sandbox's interpreter (Debian's python3) with
+one zygote loaded (``languages/zygotes/python_zygote.py``). For each warm sandbox it starts
+execbox's C init (``native/execbox_init.c``) as pid 1 of a new pid namespace — posix_spawn,
+nothing of the spawner copied — and the init builds and seals the sandbox and reaps. When
+the backend writes the order on the sandbox's order pipe, the spawner (which watches the
+pipe but never reads it: it never holds a request's data) forks the *program* straight
+into the init's pid namespace, in C (``execbox_fork_program``): the child joins the init's
+other namespaces and cgroup and drops to the sandbox user exactly as the init did
+(bounding set, uid, capabilities, no_new_privs, seccomp) before any Python code of its own
+runs; only then does it read its order, write its files and become the program. One fork
+of a warm interpreter per run, and no Python in the init.
 
-Safety of joining from outside: the program joins while nothing else runs in the
-sandbox but its init (built fresh for this one run, max uses 1), and it is root only
-until the namespaces are joined; the first thing read from the request is read as the
-sandbox user, under seccomp.
+Why this module imports nearly nothing: every page of the spawner a program writes to is
+copied (copy-on-write), and every page it maps is copied into and torn out of each fork's
+page tables. The spawner is started from this file alone (``command``), loads the zygote
+by path (no ``execbox.languages``), and takes execbox's modules out of ``sys.modules`` (a
+program cannot ``import execbox``, as in a plain interpreter). It speaks ``marshal`` with
+the backend, and writes its frames on the status pipe by hand (no json, pickle or re).
+
+Safety of joining from outside: the program joins while nothing runs in the sandbox but
+its init (built fresh for this one run), it is root only until the namespaces are joined
+and sealed, and the first thing it reads of the request it reads as the sandbox user,
+under seccomp.
 
 The spawner is the program's parent, so the spawner reports its end: when the program
 exits it kills the init (the kernel then kills every process of the namespace), and once
 the init is reaped — nothing of the sandbox can write any more — it writes the EXIT frame
 on the status pipe, as an init would. The program's CPU time and start are measured by
-the program itself after its setup and passed back through a shared page it unmaps before
-its own code runs.
+the program itself after its setup and passed back through a shared page it unmaps
+before its own code runs.
+
+Backend side (in the server): ``command`` (how to start a template spawner),
+``encode_plan`` (a sandbox to build) and ``encode_order`` (what to run in it).
 """
 
 from __future__ import annotations
@@ -33,176 +44,48 @@ import marshal
 import mmap
 import os
 import resource
+import select
 import signal
+import socket
 import struct
 import sys
 import termios
 import time
-import types
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from execbox.sandbox import launch, libc, mounts, protocol
-from execbox.sandbox.child import RunOrder, memfd
-from execbox.sandbox.spec import BOX_DIR, SandboxFile
+from execbox.sandbox.boxfiles import BOX_DIR, memfd, write_files
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from execbox.sandbox.child import RunOrder
+
+_LEN = struct.Struct("!Q")  # the spawner protocol's framing (spawner.py)
+_FRAME = struct.Struct("!cI")  # a status frame's header (protocol.py)
 _SHARED = struct.Struct("QQ")  # the program's CPU ns after its setup, its start (monotonic)
+_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+         "from execbox.sandbox.template import main; main()")
 
 
-@dataclass(frozen=True, slots=True)
-class TemplatePlan:
-    """A template sandbox: its C init and plan, and how its program joins it."""
+# ---- backend side ----
 
-    init_binary: str
-    init_plan: bytes  # native_init.encode(...)
-    join_library: str  # native_init.library(): execbox_fork_program
-    join_plan: bytes  # native_init.encode_join(...): cgroup, rlimits (the caps), user, seccomp
-    target: str  # "module:function" of the spawner's interpreter: function(argv, env)
-
-
-@dataclass(slots=True)
-class _Box:
-    plan: TemplatePlan
-    init_pid: int
-    init_pidfd: int
-    stdout: int  # write ends, handed to the program
-    stderr: int
-    status: int
-    control: int  # read end of the order pipe: watched, never read here
-    program: int = 0
-    shared: mmap.mmap | None = None
-    ended: tuple[int, resource.struct_rusage] | None = None  # the program's wait status, rusage
-    ended_at: int = 0
-    fds: tuple[int, ...] = field(default=())
+def command(interpreter: str, src: str, zygote: str, function: str, library: str
+            ) -> list[str]:
+    """argv of a template spawner: ``interpreter`` with ``function`` of the zygote file
+    ``zygote`` loaded, forking with ``library`` (native_init.library). The spawner socket
+    is passed as ``{fd}`` (Spawner fills it in). Default flags: programs see them."""
+    return [interpreter, "-c", _BOOT, src, "{fd}", zygote, function, library]
 
 
-class TemplateBoxes:
-    """Spawner side: the template sandboxes of one spawner, from init to EXIT frame."""
-
-    def __init__(self, modules: Mapping[str, types.ModuleType]) -> None:
-        self._modules = modules  # where the program's target function is found
-        self._own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        self._by_init: dict[int, _Box] = {}
-        self._by_program: dict[int, _Box] = {}
-        self._by_control: dict[int, _Box] = {}
-
-    def watched(self) -> list[int]:
-        """Order pipes with no program yet: readable means the order came (or EOF)."""
-        return list(self._by_control)
-
-    def pids(self) -> list[int]:
-        return [*self._by_init, *self._by_program]
-
-    def spawn(self, plan: TemplatePlan, fds: list[int]) -> int:
-        """Start the C init of a new sandbox as pid 1 of a new pid namespace; its pid."""
-        stdout, stderr, status, control = fds[:4]
-        for fd in fds[4:]:
-            os.close(fd)
-        plan_fd = os.memfd_create("plan", os.MFD_CLOEXEC)
-        try:
-            os.write(plan_fd, plan.init_plan)
-            os.lseek(plan_fd, 0, os.SEEK_SET)
-            libc.unshare(libc.CLONE_NEWPID)
-            try:
-                pid = os.posix_spawn(
-                    plan.init_binary, ["execbox-init"], {},
-                    file_actions=[(os.POSIX_SPAWN_DUP2, status, 3),
-                                  (os.POSIX_SPAWN_DUP2, plan_fd, 4)],
-                    setsigmask=(), setsigdef=launch.ALL_SIGNALS)
-            finally:
-                libc.setns(self._own_pid_ns, libc.CLONE_NEWPID)
-        except BaseException:
-            for fd in fds[:4]:
-                os.close(fd)
-            raise
-        finally:
-            os.close(plan_fd)
-        box = _Box(plan, pid, os.pidfd_open(pid), stdout, stderr, status, control)
-        box.fds = (stdout, stderr, status, control, box.init_pidfd)
-        self._by_init[pid] = box
-        self._by_control[control] = box
-        return pid
-
-    def on_order(self, control: int) -> None:
-        """The order pipe is readable: fork the program, or forget the pipe at EOF."""
-        box = self._by_control.pop(control)
-        waiting = struct.unpack("i", fcntl.ioctl(control, termios.FIONREAD, b"\0" * 4))[0]
-        if waiting == 0:  # EOF: the backend discarded the box (and killed the init)
-            return
-        box.shared = mmap.mmap(-1, _SHARED.size, flags=mmap.MAP_SHARED)
-        plan = box.plan
-        pid = _join_library(plan.join_library).execbox_fork_program(
-            box.init_pidfd, self._own_pid_ns, plan.join_plan, len(plan.join_plan),
-            box.stdout, box.stderr, box.status, box.control)
-        if pid == 0:  # in the sandbox, as its user, under seccomp (or it exited)
-            try:
-                _program(box, self._modules)
-            finally:
-                os._exit(125)  # never back into the spawner's loop
-        if pid < 0:  # the init is gone already, or no fork
-            _error(box.status, "join", OSError(-pid, os.strerror(-pid)))
-            return
-        box.program = pid
-        self._by_program[pid] = box
-
-    def on_reaped(self, pid: int, status: int, usage: resource.struct_rusage) -> None:
-        box = self._by_program.pop(pid, None)
-        if box is not None:  # the program ended: so does the sandbox
-            box.ended, box.ended_at = (status, usage), time.monotonic_ns()
-            try:
-                signal.pidfd_send_signal(box.init_pidfd, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            return
-        box = self._by_init.pop(pid, None)
-        if box is None:
-            return
-        self._by_control.pop(box.control, None)
-        try:
-            if box.ended is not None:  # every process of the sandbox is gone: report
-                _report(box)
-        finally:
-            for fd in box.fds:
-                os.close(fd)
-            if box.shared is not None:
-                box.shared.close()
-
-    def close(self) -> None:
-        os.close(self._own_pid_ns)
-
-
-def _report(box: _Box) -> None:
-    assert box.ended is not None and box.shared is not None
-    status, usage = box.ended
-    cpu_offset_ns, started_ns = _SHARED.unpack(box.shared[:_SHARED.size])
-    cpu_ns = int((usage.ru_utime + usage.ru_stime) * 1e9)
-    try:
-        protocol.send(box.status, protocol.EXIT, {
-            "wait_status": status,
-            "cpu_ns": max(cpu_ns - cpu_offset_ns, 0),
-            "maxrss_kb": usage.ru_maxrss,
-            "wall_ns": max(box.ended_at - started_ns, 0) if started_ns else 0,
-            "files": [],
-            "cgroup_cpu": True,  # orphans reaped by the init: count the cgroup's CPU too
-        })
-    except OSError:  # the backend is gone
-        pass
-
-
-def _error(status_fd: int, stage: str, exc: BaseException) -> None:
-    try:
-        protocol.send(status_fd, protocol.ERROR, {
-            "stage": stage, "errno": getattr(exc, "errno", None),
-            "message": f"{type(exc).__name__}: {exc}"})
-    except OSError:
-        pass
+def encode_plan(init_binary: str, init_plan: bytes, join_plan: bytes) -> bytes:
+    """A template sandbox to build: its C init and plan (native_init.encode), and what
+    its program needs to join it (native_init.encode_join)."""
+    return marshal.dumps((init_binary, init_plan, join_plan))
 
 
 def encode_order(order: RunOrder) -> bytes:
-    """Backend side: a template sandbox's order, as plain data (marshal: the program
-    decodes it with no import machinery and no classes, each of which would cost it
-    copied pages). Only what such a sandbox runs: no files collected, no terminal."""
+    """A template sandbox's order, as plain data the program decodes without imports.
+    Only what such a sandbox runs: no files collected, no terminal."""
     if order.collect or order.interactive or order.pty is not None:
         raise ValueError("a template sandbox runs plain orders only")
     return marshal.dumps((
@@ -210,36 +93,223 @@ def encode_order(order: RunOrder) -> bytes:
         tuple((r.resource, r.soft, r.hard) for r in order.rlimits), order.stdin))
 
 
-def _program(box: _Box, modules: Mapping[str, types.ModuleType]) -> NoReturn:
-    """In the fork, joined and sealed already: take the order, become the program."""
+# ---- the template spawner ----
+
+def main() -> None:
+    """``python3 -c BOOT SRC FD ZYGOTE FUNCTION LIBRARY``: serve the backend on FD."""
+    src, fd, zygote, function, library = sys.argv[1:6]
+    if sys.path and sys.path[0] == src:
+        del sys.path[0]
+    for name in [n for n in sys.modules if n == "execbox" or n.startswith("execbox.")]:
+        del sys.modules[name]  # the functions keep their globals
+    target = _load(zygote, function)
+    gc.collect()
+    gc.freeze()  # what is here now is never scanned again, so never written by the GC
+    _serve(socket.socket(fileno=int(fd)), _Native(library), target)
+
+
+def _load(path: str, function: str) -> Callable[[list[str], dict[str, str]], None]:
+    module = type(sys)("__execbox_zygote__")
+    module.__file__ = path
+    with open(path, "rb") as f:
+        exec(compile(f.read(), path, "exec"), module.__dict__)  # noqa: S102 - our own file
+    run: Callable[[list[str], dict[str, str]], None] = getattr(module, function)
+    return run
+
+
+class _Native:
+    """execbox_spawn_init and execbox_fork_program. PyDLL: called with the GIL held, so a
+    forked child returns into the interpreter holding it (one thread, nothing else to
+    re-initialise: CPython's own at-fork work would write to ~200 more pages)."""
+
+    def __init__(self, path: str) -> None:
+        lib = ctypes.PyDLL(path)
+        self.spawn_init = lib.execbox_spawn_init
+        self.spawn_init.restype = ctypes.c_int
+        self.spawn_init.argtypes = (ctypes.c_char_p, ctypes.c_int, ctypes.c_int)
+        self.fork_program = lib.execbox_fork_program
+        self.fork_program.restype = ctypes.c_int
+        self.fork_program.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t,
+                                      ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int)
+
+
+class _Box:
+    __slots__ = ("control", "ended", "ended_at", "init_pid", "init_pidfd", "join_plan",
+                 "program", "shared", "status", "stderr", "stdout")
+
+    def __init__(self, join_plan: bytes, fds: list[int]) -> None:
+        self.join_plan = join_plan
+        self.stdout, self.stderr, self.status, self.control = fds  # write ends; order read end
+        self.init_pid = 0
+        self.init_pidfd = -1
+        self.program = 0
+        self.shared: mmap.mmap | None = None
+        self.ended: tuple[int, resource.struct_rusage] | None = None
+        self.ended_at = 0
+
+    def close(self) -> None:
+        for fd in (self.stdout, self.stderr, self.status, self.control, self.init_pidfd):
+            if fd >= 0:
+                os.close(fd)
+        if self.shared is not None:
+            self.shared.close()
+
+
+def _serve(sock: socket.socket, native: _Native,
+           target: Callable[[list[str], dict[str, str]], None]) -> None:
+    """Answer the backend (build requests) and watch the boxes' order pipes, until the
+    backend goes away; then kill every sandbox."""
+    inits: dict[int, _Box] = {}
+    programs: dict[int, _Box] = {}
+    waiting: dict[int, _Box] = {}  # order pipe -> box with no program yet
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    while True:
+        ready, _, _ = select.select([sock, wake_r, *waiting], [], [], 5)
+        if wake_r in ready:
+            _drain(wake_r)
+        _reap(inits, programs, waiting)
+        for fd in ready:
+            if fd in waiting:
+                box = waiting.pop(fd)
+                pid = _fork_program(box, native, target)
+                if pid:
+                    programs[pid] = box
+        if sock not in ready:
+            continue
+        try:
+            head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 4, socket.MSG_CMSG_CLOEXEC)
+            head += _recv_exact(sock, _LEN.size - len(head)) if head else b""
+        except OSError:
+            head = b""
+        if not head:  # the backend is gone (closed, or killed): take every sandbox down
+            for pid in [*inits, *programs]:
+                os.kill(pid, signal.SIGKILL)  # not reaped yet: still ours
+            return
+        (size,) = _LEN.unpack(head)
+        init_binary, init_plan, join_plan = marshal.loads(  # noqa: S302 - the backend's
+            _recv_exact(sock, size))
+        box = _Box(join_plan, fds)
+        pid = _spawn_init(box, native, init_binary, init_plan)
+        if pid:
+            inits[pid] = box
+            waiting[box.control] = box
+        else:
+            box.close()
+        pidfd = os.pidfd_open(pid) if pid else -1
+        try:
+            socket.send_fds(sock, [_LEN.pack(pid)], [pidfd] if pid else [])
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
+
+
+def _spawn_init(box: _Box, native: _Native, binary: str, plan: bytes) -> int:
+    plan_fd = os.memfd_create("plan", os.MFD_CLOEXEC)
+    try:
+        os.write(plan_fd, plan)
+        os.lseek(plan_fd, 0, os.SEEK_SET)
+        pid: int = native.spawn_init(binary.encode(), plan_fd, box.status)
+    finally:
+        os.close(plan_fd)
+    if pid <= 0:
+        return 0
+    box.init_pid = pid
+    box.init_pidfd = os.pidfd_open(pid)  # not reaped yet (only _reap does): it is the init
+    return pid
+
+
+def _fork_program(box: _Box, native: _Native,
+                  target: Callable[[list[str], dict[str, str]], None]) -> int:
+    """The order pipe is readable: fork the program (its pid), or 0 at EOF."""
+    waiting = struct.unpack("i", fcntl.ioctl(box.control, termios.FIONREAD, b"\0" * 4))[0]
+    if waiting == 0:  # EOF: the backend discarded the box (and killed the init)
+        return 0
+    box.shared = mmap.mmap(-1, _SHARED.size, flags=mmap.MAP_SHARED)
+    pid: int = native.fork_program(box.init_pidfd, box.join_plan, len(box.join_plan),
+                                   box.stdout, box.stderr, box.status, box.control)
+    if pid == 0:  # in the sandbox, as its user, under seccomp (or it exited)
+        try:
+            _program(box, target)
+        finally:
+            os._exit(125)  # never back into the spawner's loop
+    if pid < 0:  # the init is gone already, or no fork
+        _frame(box.status, b"E", b'{"stage": "join", "errno": %d, "message": %s}'
+               % (-pid, _json_str(os.strerror(-pid))))
+        return 0
+    return pid
+
+
+def _reap(inits: dict[int, _Box], programs: dict[int, _Box],
+          waiting: dict[int, _Box]) -> None:
+    while True:
+        try:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        box = programs.pop(pid, None)
+        if box is not None:  # the program ended: so does the sandbox
+            box.ended, box.ended_at = (status, usage), time.monotonic_ns()
+            try:
+                signal.pidfd_send_signal(box.init_pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            continue
+        box = inits.pop(pid, None)
+        if box is not None:  # every process of the sandbox is gone
+            waiting.pop(box.control, None)
+            try:
+                if box.ended is not None:
+                    _report(box)
+            finally:
+                box.close()
+
+
+def _report(box: _Box) -> None:
+    assert box.ended is not None and box.shared is not None
+    status, usage = box.ended
+    cpu_offset_ns, started_ns = _SHARED.unpack(box.shared[:_SHARED.size])
+    cpu_ns = max(int((usage.ru_utime + usage.ru_stime) * 1e9) - cpu_offset_ns, 0)
+    wall_ns = max(box.ended_at - started_ns, 0) if started_ns else 0
+    # "cgroup_cpu": orphans reaped by the init are not in the program's rusage
+    _frame(box.status, b"X", b'{"wait_status": %d, "cpu_ns": %d, "maxrss_kb": %d, '
+           b'"wall_ns": %d, "files": [], "cgroup_cpu": true}'
+           % (status, cpu_ns, usage.ru_maxrss, wall_ns))
+
+
+# ---- the program (in the fork) ----
+
+def _program(box: _Box, target: Callable[[list[str], dict[str, str]], None]) -> NoReturn:
+    """Joined and sealed already: take the order, become the program."""
     stage = "order"
     try:
         signal.set_wakeup_fd(-1)  # the spawner's pipe is closed
         argv, env, files, limits, stdin_bytes = marshal.loads(  # noqa: S302 - the backend's
-            protocol.read_blob(box.control))
+            _read_blob(box.control))
         os.close(box.control)
         stage = "files"
-        mounts.write_files(BOX_DIR, tuple(SandboxFile(*f) for f in files))
+        write_files(BOX_DIR, files)
         stdin = memfd(stdin_bytes)
         os.chdir(BOX_DIR)
-        module_name, _, function_name = box.plan.target.partition(":")
-        function = getattr(modules[module_name], function_name)
         assert box.shared is not None
         _SHARED.pack_into(box.shared, 0, time.clock_gettime_ns(time.CLOCK_PROCESS_CPUTIME_ID),
                           time.monotonic_ns())
         box.shared.close()  # the program cannot reach it: no forged times
-        protocol.send_frame(box.status, protocol.STARTED,
-                            b'{"pid": %d, "marks": []}' % os.getpid())
+        _frame(box.status, b"S", b'{"pid": %d, "marks": []}' % os.getpid())
         stage = "program"
         _become_program((stdin, box.stdout, box.stderr), limits)
         if "random" in sys.modules:  # what os.fork's handler does: no two runs alike
             sys.modules["random"].seed()
-        gc.freeze()  # the inherited objects: never scanned, so never copied
-        gc.enable()
-        function(list(argv), dict(env))
+        gc.enable()  # the inherited objects are frozen: never scanned, so never copied
+        target(list(argv), dict(env))
     except BaseException as exc:
         if stage != "program":
-            _error(box.status, stage, exc)
+            _frame(box.status, b"E", b'{"stage": "%s", "errno": %d, "message": %s}'
+                   % (stage.encode(), getattr(exc, "errno", None) or 0,
+                      _json_str(f"{type(exc).__name__}: {exc}")))
     finally:
         os._exit(125)
 
@@ -255,22 +325,59 @@ def _become_program(stdio: tuple[int, int, int],
     os.closerange(3, 1 << 20)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    for resource_, soft, hard in limits:
-        resource.setrlimit(resource_, (soft, hard))
+    for which, soft, hard in limits:
+        resource.setrlimit(which, (soft, hard))
 
 
-_libraries: dict[str, ctypes.PyDLL] = {}
+# ---- small helpers (the protocol modules' own import json and pickle) ----
+
+def _frame(fd: int, kind: bytes, body: bytes) -> None:
+    view = memoryview(_FRAME.pack(kind, len(body)) + body)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:  # the backend is gone
+        pass
 
 
-def _join_library(path: str) -> ctypes.PyDLL:
-    """execbox_fork_program, loaded once. PyDLL: called with the GIL held, so the child
-    returns into the interpreter holding it (one thread: nothing else to re-initialise)."""
-    lib = _libraries.get(path)
-    if lib is None:
-        lib = ctypes.PyDLL(path)
-        lib.execbox_fork_program.restype = ctypes.c_int
-        lib.execbox_fork_program.argtypes = (
-            ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t,
-            ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int)
-        _libraries[path] = lib
-    return lib
+def _json_str(text: str) -> bytes:
+    """A JSON string literal of ``text`` (every character outside printable ASCII, and
+    the two JSON reserves, escaped)."""
+    return ('"' + "".join(c if " " <= c <= "~" and c not in '"\\' else
+                          f"\\u{ord(c):04x}" if ord(c) < 0x10000 else "?" for c in text)
+            + '"').encode()
+
+
+def _read_blob(fd: int) -> bytes:
+    (size,) = _LEN.unpack(_read_exact(fd, _LEN.size))
+    return _read_exact(fd, size)
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise EOFError("order pipe closed")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise OSError("unexpected end of stream")
+        data += chunk
+    return data
+
+
+def _drain(fd: int) -> None:
+    while True:
+        try:
+            if not os.read(fd, 4096):
+                return
+        except BlockingIOError:
+            return

@@ -27,6 +27,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -444,9 +445,45 @@ static void keep_only(int *keep, int n) {
     CHECK(syscall(SYS_close_range, low, ~0u, 0), "close");
 }
 
-int execbox_fork_program(int init_pidfd, int own_pid_ns, const unsigned char *join_plan,
-                         size_t plan_len, int stdout_fd, int stderr_fd, int status, int control) {
-    if (setns(init_pidfd, CLONE_NEWPID) < 0) return -errno;
+/* Start the init (a static executable) as pid 1 of a new pid namespace: posix_spawn (the
+ * caller's memory is not copied), the plan on fd 4, the status pipe on fd 3, default
+ * signals and an empty mask. Its pid, or -errno. */
+static int own_pid_ns = -1; /* the caller's pid namespace, to go back to after a fork */
+
+static int open_own_pid_ns(void) {
+    if (own_pid_ns < 0) own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    return own_pid_ns;
+}
+
+int execbox_spawn_init(const char *binary, int plan_fd, int status) {
+    if (open_own_pid_ns() < 0) return -errno;
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, status, 3);
+    posix_spawn_file_actions_adddup2(&actions, plan_fd, 4);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    char *argv[] = {"execbox-init", NULL}, *envp[] = {NULL};
+    pid_t pid = -1;
+    int err = unshare(CLONE_NEWPID) < 0 ? errno : 0;
+    if (!err) {
+        err = posix_spawn(&pid, binary, &actions, &attr, argv, envp);
+        if (setns(own_pid_ns, CLONE_NEWPID) < 0) abort(); /* its forks must go home again */
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return err ? -err : pid;
+}
+
+int execbox_fork_program(int init_pidfd, const unsigned char *join_plan, size_t plan_len,
+                         int stdout_fd, int stderr_fd, int status, int control) {
+    if (open_own_pid_ns() < 0 || setns(init_pidfd, CLONE_NEWPID) < 0) return -errno;
     pid_t pid = fork();
     if (pid != 0) {
         int err = errno;
@@ -456,7 +493,7 @@ int execbox_fork_program(int init_pidfd, int own_pid_ns, const unsigned char *jo
     status_fd = status;
     at("join");
     CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig");
-    int keep[5] = {stdout_fd, stderr_fd, status, control, init_pidfd};
+    int keep[5] = {stdout_fd, stderr_fd, status, control, init_pidfd}; /* not own_pid_ns */
     keep_only(keep, 5);
     parse_plan(join_plan, plan_len);
     enter_cgroup();
