@@ -58,9 +58,13 @@ BLOCK_SLOTS = 16
 # ESCAPED line printed just before the program is killed still reaches the harness.
 LANGUAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "py": ("main.py", ("/usr/bin/python3", "-u", "main.py")),
+    # the same program forked from a template spawner into a warm sandbox (template.py):
+    # the program joins the sandbox from outside, so it is attacked on its own
+    "py-template": ("main.py", ("/usr/bin/python3", "-u", "main.py")),
     "sh": ("main.sh", ("/bin/bash", "main.sh")),
     "c": ("main.c", ("./main",)),
 }
+TEMPLATE = ("/usr/bin/python3", "execbox.languages.zygotes.python_zygote:run")
 COMPILE_ARGV = ("/usr/bin/gcc", "-O2", "-pthread", "-o", "main", "main.c")
 COMPILE_LIMITS = Limits(cpu_time_ms=20000, wall_time_ms=30000, memory_mb=512, processes=64,
                         output_bytes=1 << 20)
@@ -111,7 +115,7 @@ def load_expect(attack_dir: Path, lang: str) -> Expect:
     unknown = set(doc) - KEYS
     if unknown:
         raise ValueError(f"{attack_dir.name}: unknown keys {sorted(unknown)}")
-    override = dict(doc.get("lang", {}).get(lang, {}))
+    override = dict(doc.get("lang", {}).get(lang.partition("-")[0], {}))
     unknown = set(override) - LANG_KEYS
     if unknown:
         raise ValueError(f"{attack_dir.name} [lang.{lang}]: unknown keys {sorted(unknown)}")
@@ -138,6 +142,8 @@ def discover() -> list[tuple[str, str]]:
     cases = []
     for d in sorted(p for p in ATTACKS_DIR.iterdir() if p.is_dir()):
         for lang, (filename, _) in LANGUAGES.items():
+            if lang == "py-template" and "collect" in (d / "expect.toml").read_text():
+                continue  # a template sandbox collects no files (nothing the runner asks)
             if (d / filename).exists():
                 cases.append((d.name, lang))
     return cases
@@ -545,7 +551,10 @@ def test_attack(attack: str, lang: str, backend: NamespaceBackend, host: Host) -
     spec = SandboxSpec(argv=LANGUAGES[lang][1], files=files, stdin=expect.stdin,
                        env=host.env, limits=expect.limits, collect=expect.collect)
     start = time.monotonic()
-    result = backend.run(spec)
+    if lang == "py-template":
+        result = backend.execute(backend.build(caps=expect.limits, inprocess=TEMPLATE), spec)
+    else:
+        result = backend.run(spec)
     elapsed = time.monotonic() - start
     print(f"{attack}:{lang} in {elapsed:.2f}s: {describe(result)}")  # shown with -s or on failure
     assert stray_processes(host.uids) == [], \

@@ -24,12 +24,11 @@ its init (built fresh for this one run), it is root only until the namespaces ar
 and sealed, and the first thing it reads of the request it reads as the sandbox user,
 under seccomp.
 
-The spawner is the program's parent, so the spawner reports its end: when the program
-exits it kills the init (the kernel then kills every process of the namespace), and once
-the init is reaped — nothing of the sandbox can write any more — it writes the EXIT frame
-on the status pipe, as an init would. The program's CPU time and start are measured by
-the program itself after its setup and passed back through a shared page it unmaps
-before its own code runs.
+The program is forked by a short-lived vfork child of the spawner inside the init's pid
+namespace, which exits at once: the init adopts the program, so it is the program's parent
+as in every other sandbox (``getppid()`` is 1). Once sealed, the program tells the init
+its pid and the CPU time its setup took (the report pipe), and from then on the init does
+what a cold sandbox's does: reap until the program exits, kill the rest, report EXIT.
 
 Backend side (in the server): ``command`` (how to start a template spawner),
 ``encode_plan`` (a sandbox to build) and ``encode_order`` (what to run in it).
@@ -41,7 +40,6 @@ import ctypes
 import fcntl
 import gc
 import marshal
-import mmap
 import os
 import resource
 import select
@@ -62,7 +60,7 @@ if TYPE_CHECKING:
 
 _LEN = struct.Struct("!Q")  # the spawner protocol's framing (spawner.py)
 _FRAME = struct.Struct("!cI")  # a status frame's header (protocol.py)
-_SHARED = struct.Struct("QQ")  # the program's CPU ns after its setup, its start (monotonic)
+_REPORT = struct.Struct("=iIQ")  # to the init: the program's pid, pad, CPU ns of its setup
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from execbox.sandbox.template import main; main()")
 
@@ -126,33 +124,31 @@ class _Native:
         lib = ctypes.PyDLL(path)
         self.spawn_init = lib.execbox_spawn_init
         self.spawn_init.restype = ctypes.c_int
-        self.spawn_init.argtypes = (ctypes.c_char_p, ctypes.c_int, ctypes.c_int)
+        self.spawn_init.argtypes = (ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_int)
         self.fork_program = lib.execbox_fork_program
         self.fork_program.restype = ctypes.c_int
         self.fork_program.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t,
-                                      ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int)
+                                      ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                      ctypes.c_int)
 
 
 class _Box:
-    __slots__ = ("control", "ended", "ended_at", "init_pid", "init_pidfd", "join_plan",
-                 "program", "shared", "status", "stderr", "stdout")
+    __slots__ = ("control", "init_pid", "init_pidfd", "join_plan", "report", "status",
+                 "stderr", "stdout")
 
-    def __init__(self, join_plan: bytes, fds: list[int]) -> None:
+    def __init__(self, join_plan: bytes, fds: list[int], report: int) -> None:
         self.join_plan = join_plan
         self.stdout, self.stderr, self.status, self.control = fds  # write ends; order read end
+        self.report = report  # write end of the report pipe (the init reads the other)
         self.init_pid = 0
         self.init_pidfd = -1
-        self.program = 0
-        self.shared: mmap.mmap | None = None
-        self.ended: tuple[int, resource.struct_rusage] | None = None
-        self.ended_at = 0
 
     def close(self) -> None:
-        for fd in (self.stdout, self.stderr, self.status, self.control, self.init_pidfd):
+        for name in ("stdout", "stderr", "status", "control", "report", "init_pidfd"):
+            fd = getattr(self, name)
             if fd >= 0:
                 os.close(fd)
-        if self.shared is not None:
-            self.shared.close()
+                setattr(self, name, -1)
 
 
 def _serve(sock: socket.socket, native: _Native,
@@ -160,7 +156,6 @@ def _serve(sock: socket.socket, native: _Native,
     """Answer the backend (build requests) and watch the boxes' order pipes, until the
     backend goes away; then kill every sandbox."""
     inits: dict[int, _Box] = {}
-    programs: dict[int, _Box] = {}
     waiting: dict[int, _Box] = {}  # order pipe -> box with no program yet
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
@@ -169,13 +164,12 @@ def _serve(sock: socket.socket, native: _Native,
         ready, _, _ = select.select([sock, wake_r, *waiting], [], [], 5)
         if wake_r in ready:
             _drain(wake_r)
-        _reap(inits, programs, waiting)
+        _reap(inits, waiting)
         for fd in ready:
             if fd in waiting:
                 box = waiting.pop(fd)
-                pid = _fork_program(box, native, target)
-                if pid:
-                    programs[pid] = box
+                _fork_program(box, native, target)
+                box.close()  # the program has its copies; the init is reaped later
         if sock not in ready:
             continue
         try:
@@ -184,19 +178,17 @@ def _serve(sock: socket.socket, native: _Native,
         except OSError:
             head = b""
         if not head:  # the backend is gone (closed, or killed): take every sandbox down
-            for pid in [*inits, *programs]:
+            for pid in inits:
                 os.kill(pid, signal.SIGKILL)  # not reaped yet: still ours
             return
         (size,) = _LEN.unpack(head)
         init_binary, init_plan, join_plan = marshal.loads(  # noqa: S302 - the backend's
             _recv_exact(sock, size))
-        box = _Box(join_plan, fds)
-        pid = _spawn_init(box, native, init_binary, init_plan)
-        if pid:
-            inits[pid] = box
-            waiting[box.control] = box
-        else:
-            box.close()
+        built = _spawn_init(fds, join_plan, native, init_binary, init_plan)
+        if built is not None:
+            inits[built.init_pid] = built
+            waiting[built.control] = built
+        pid = built.init_pid if built is not None else 0
         pidfd = os.pidfd_open(pid) if pid else -1
         try:
             socket.send_fds(sock, [_LEN.pack(pid)], [pidfd] if pid else [])
@@ -205,85 +197,65 @@ def _serve(sock: socket.socket, native: _Native,
                 os.close(pidfd)
 
 
-def _spawn_init(box: _Box, native: _Native, binary: str, plan: bytes) -> int:
+def _spawn_init(fds: list[int], join_plan: bytes, native: _Native, binary: str,
+                plan: bytes) -> _Box | None:
+    """Start a sandbox's init; its box, or None (and the descriptors closed)."""
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    box = _Box(join_plan, fds, report_w)
     plan_fd = os.memfd_create("plan", os.MFD_CLOEXEC)
     try:
         os.write(plan_fd, plan)
         os.lseek(plan_fd, 0, os.SEEK_SET)
-        pid: int = native.spawn_init(binary.encode(), plan_fd, box.status)
+        pid: int = native.spawn_init(binary.encode(), plan_fd, box.status, report_r)
     finally:
         os.close(plan_fd)
+        os.close(report_r)
     if pid <= 0:
-        return 0
+        box.close()
+        return None
     box.init_pid = pid
     box.init_pidfd = os.pidfd_open(pid)  # not reaped yet (only _reap does): it is the init
-    return pid
+    return box
 
 
 def _fork_program(box: _Box, native: _Native,
-                  target: Callable[[list[str], dict[str, str]], None]) -> int:
-    """The order pipe is readable: fork the program (its pid), or 0 at EOF."""
+                  target: Callable[[list[str], dict[str, str]], None]) -> None:
+    """The order pipe is readable: fork the program into the box (not at EOF: the backend
+    discarded the box and killed its init)."""
     waiting = struct.unpack("i", fcntl.ioctl(box.control, termios.FIONREAD, b"\0" * 4))[0]
-    if waiting == 0:  # EOF: the backend discarded the box (and killed the init)
-        return 0
-    box.shared = mmap.mmap(-1, _SHARED.size, flags=mmap.MAP_SHARED)
-    pid: int = native.fork_program(box.init_pidfd, box.join_plan, len(box.join_plan),
-                                   box.stdout, box.stderr, box.status, box.control)
-    if pid == 0:  # in the sandbox, as its user, under seccomp (or it exited)
+    if waiting == 0:
+        return
+    done: int = native.fork_program(box.init_pidfd, box.join_plan, len(box.join_plan),
+                                    box.stdout, box.stderr, box.status, box.control,
+                                    box.report)
+    if done == 0:  # the program: in the sandbox, as its user, under seccomp
         try:
             _program(box, target)
         finally:
             os._exit(125)  # never back into the spawner's loop
-    if pid < 0:  # the init is gone already, or no fork
+    if done < 0:  # the init is gone already, or no fork
         _frame(box.status, b"E", b'{"stage": "join", "errno": %d, "message": %s}'
-               % (-pid, _json_str(os.strerror(-pid))))
-        return 0
-    return pid
+               % (-done, _json_str(os.strerror(-done))))
 
 
-def _reap(inits: dict[int, _Box], programs: dict[int, _Box],
-          waiting: dict[int, _Box]) -> None:
+def _reap(inits: dict[int, _Box], waiting: dict[int, _Box]) -> None:
     while True:
         try:
-            pid, status, usage = os.wait4(-1, os.WNOHANG)
+            pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
-        box = programs.pop(pid, None)
-        if box is not None:  # the program ended: so does the sandbox
-            box.ended, box.ended_at = (status, usage), time.monotonic_ns()
-            try:
-                signal.pidfd_send_signal(box.init_pidfd, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            continue
         box = inits.pop(pid, None)
-        if box is not None:  # every process of the sandbox is gone
+        if box is not None:  # an init is gone: its sandbox with it
             waiting.pop(box.control, None)
-            try:
-                if box.ended is not None:
-                    _report(box)
-            finally:
-                box.close()
-
-
-def _report(box: _Box) -> None:
-    assert box.ended is not None and box.shared is not None
-    status, usage = box.ended
-    cpu_offset_ns, started_ns = _SHARED.unpack(box.shared[:_SHARED.size])
-    cpu_ns = max(int((usage.ru_utime + usage.ru_stime) * 1e9) - cpu_offset_ns, 0)
-    wall_ns = max(box.ended_at - started_ns, 0) if started_ns else 0
-    # "cgroup_cpu": orphans reaped by the init are not in the program's rusage
-    _frame(box.status, b"X", b'{"wait_status": %d, "cpu_ns": %d, "maxrss_kb": %d, '
-           b'"wall_ns": %d, "files": [], "cgroup_cpu": true}'
-           % (status, cpu_ns, usage.ru_maxrss, wall_ns))
+            box.close()
 
 
 # ---- the program (in the fork) ----
 
 def _program(box: _Box, target: Callable[[list[str], dict[str, str]], None]) -> NoReturn:
-    """Joined and sealed already: take the order, become the program."""
+    """Joined and sealed already: take the order, tell the init, become the program."""
     stage = "order"
     try:
         signal.set_wakeup_fd(-1)  # the spawner's pipe is closed
@@ -294,10 +266,9 @@ def _program(box: _Box, target: Callable[[list[str], dict[str, str]], None]) -> 
         write_files(BOX_DIR, files)
         stdin = memfd(stdin_bytes)
         os.chdir(BOX_DIR)
-        assert box.shared is not None
-        _SHARED.pack_into(box.shared, 0, time.clock_gettime_ns(time.CLOCK_PROCESS_CPUTIME_ID),
-                          time.monotonic_ns())
-        box.shared.close()  # the program cannot reach it: no forged times
+        # the init waits for this pid and counts the program's CPU time from here
+        os.write(box.report, _REPORT.pack(os.getpid(), 0,
+                                          time.clock_gettime_ns(time.CLOCK_PROCESS_CPUTIME_ID)))
         _frame(box.status, b"S", b'{"pid": %d, "marks": []}' % os.getpid())
         stage = "program"
         _become_program((stdin, box.stdout, box.stderr), limits)

@@ -20,10 +20,14 @@ compile('import sys\ndef f(a, *b, c=1, **d):\n    """d"""\n    return [x for x i
 
 
 def run(argv, env):
-    """Become the program. Never returns."""
+    """Become the program. Never returns. One interpreter option is understood: -u."""
     os.environ.clear()
     os.environ.update(env)
-    _fresh_stdio()
+    sys.orig_argv = list(argv)
+    unbuffered = len(argv) >= 2 and argv[1] == "-u"
+    if unbuffered:
+        argv = argv[:1] + argv[2:]
+    _fresh_stdio(unbuffered)
     if len(argv) >= 3 and argv[1] == "-c":
         sys.argv = ["-c", *argv[3:]]
         sys.path[0] = ""
@@ -48,9 +52,9 @@ def run(argv, env):
     _exit(status)
 
 
-def _fresh_stdio():
+def _fresh_stdio(unbuffered=False):
     # as the interpreter sets them up: UTF-8 (LANG=C.UTF-8), stdout block-buffered unless
-    # a terminal, stderr line-buffered with backslashreplace
+    # a terminal, stderr line-buffered with backslashreplace; with -u both write through
     import io
 
     def stream(fd, mode, **options):
@@ -58,9 +62,10 @@ def _fresh_stdio():
         return io.TextIOWrapper(raw, encoding="utf-8", **options)
 
     sys.stdin = sys.__stdin__ = stream(0, "r")
-    sys.stdout = sys.__stdout__ = stream(1, "w", line_buffering=os.isatty(1))
+    sys.stdout = sys.__stdout__ = stream(1, "w", line_buffering=os.isatty(1),
+                                         write_through=unbuffered)
     sys.stderr = sys.__stderr__ = stream(2, "w", errors="backslashreplace",
-                                         line_buffering=True)
+                                         line_buffering=True, write_through=unbuffered)
 
 
 def _hide_own_frames(script):

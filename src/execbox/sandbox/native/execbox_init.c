@@ -26,6 +26,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
 #include <signal.h>
@@ -44,6 +45,7 @@
 #include <unistd.h>
 
 #define PLAN_FD 4
+#define REPORT_FD 5
 #define MAX_ITEMS 64
 #define MAX_PLAN (256 * 1024)
 
@@ -356,7 +358,7 @@ static void set_rlimits(void) {
     }
 }
 
-static void drop_privileges(void) {
+static void drop_privileges(int init) {
     at("capabilities");
     for (uint32_t cap = 0; cap <= plan.last_cap; cap++)
         CHECK(prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop the bounding set");
@@ -372,7 +374,8 @@ static void drop_privileges(void) {
     CHECK(syscall(SYS_capset, &head, data), "capset");
     CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs");
     CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable");
-    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig"); /* the uid change cleared it */
+    if (init) /* the uid change cleared it (a program dies with the init's namespace) */
+        CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig");
     at("seccomp");
     if (plan.bpf_len % sizeof(struct sock_filter)) { errno = EINVAL; fail("seccomp filter"); }
     struct sock_fprog prog = {(unsigned short)(plan.bpf_len / sizeof(struct sock_filter)),
@@ -381,12 +384,15 @@ static void drop_privileges(void) {
 }
 
 #ifndef EXECBOX_LIBRARY
+static void serve(void);
+
 int main(void) {
     at("start");
     CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig"); /* the spawner died: so do we */
     read_plan();
     CHECK(syscall(SYS_close_range, 0, 2, 0), "close stdio");
-    CHECK(syscall(SYS_close_range, PLAN_FD, ~0u, 0), "close the rest");
+    CHECK(syscall(SYS_close_range, PLAN_FD, PLAN_FD, 0), "close the plan");
+    CHECK(syscall(SYS_close_range, REPORT_FD + 1, ~0u, 0), "close the rest");
     if (plan.idle) { /* a warm build yields to every running request */
         struct sched_param param = {0};
         CHECK(sched_setscheduler(0, SCHED_IDLE, &param), "SCHED_IDLE");
@@ -401,20 +407,49 @@ int main(void) {
     at("pivot_root");
     pivot();
     set_rlimits();
-    drop_privileges();
+    drop_privileges(1);
     at("ready");
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &chld, NULL); /* pending even at the default "ignore" */
     char json[2200];
     snprintf(json, sizeof json, "{\"marks\": [%s]}", marks);
     frame('R', json);
-    close(status_fd); /* the template reports the run; nothing here writes again */
-    for (;;) { /* pid 1: reap whatever the program leaves behind, until killed */
-        while (waitpid(-1, NULL, WNOHANG) > 0) {}
-        sigwaitinfo(&chld, NULL);
+    serve();
+}
+
+/* The program is forked by the template spawner and adopted by this init (its parent
+ * exits at once). Once sealed, it writes on fd 5 its pid here and the CPU time its setup
+ * took; from then on this is the init of a cold run: reap until the program exits, kill
+ * everything left, report. EOF instead: the program failed to start (it reported why). */
+static void serve(void) {
+    struct { int32_t pid; uint32_t pad; uint64_t cpu_offset_ns; } program;
+    size_t got = 0;
+    while (got < sizeof program) {
+        ssize_t n = read(REPORT_FD, (char *)&program + got, sizeof program - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) _exit(0);
+        got += (size_t)n;
     }
+    close(REPORT_FD);
+    uint64_t start = now_ns();
+    int status = 0;
+    for (;;) {
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid == program.pid) break;
+        if (pid < 0 && errno != EINTR) fail("wait for the program");
+    }
+    uint64_t wall = now_ns() - start;
+    kill(-1, SIGKILL); /* as pid 1: every other process of the namespace */
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    uint64_t cpu = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u
+                   + (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
+    char json[256];
+    snprintf(json, sizeof json, "{\"wait_status\": %d, \"cpu_ns\": %llu, \"maxrss_kb\": %ld, "
+             "\"wall_ns\": %llu, \"files\": []}", status,
+             (unsigned long long)(cpu > program.cpu_offset_ns ? cpu - program.cpu_offset_ns : 0),
+             ru.ru_maxrss, (unsigned long long)wall);
+    frame('X', json);
+    _exit(0);
 }
 #endif
 
@@ -446,8 +481,9 @@ static void keep_only(int *keep, int n) {
 }
 
 /* Start the init (a static executable) as pid 1 of a new pid namespace: posix_spawn (the
- * caller's memory is not copied), the plan on fd 4, the status pipe on fd 3, default
- * signals and an empty mask. Its pid, or -errno. */
+ * caller's memory is not copied), the status pipe on fd 3, the plan on fd 4, the read end
+ * of the program's report pipe on fd 5, default signals and an empty mask. Its pid, or
+ * -errno. */
 static int own_pid_ns = -1; /* the caller's pid namespace, to go back to after a fork */
 
 static int open_own_pid_ns(void) {
@@ -455,7 +491,7 @@ static int open_own_pid_ns(void) {
     return own_pid_ns;
 }
 
-int execbox_spawn_init(const char *binary, int plan_fd, int status) {
+int execbox_spawn_init(const char *binary, int plan_fd, int status, int report) {
     if (open_own_pid_ns() < 0) return -errno;
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
@@ -465,6 +501,7 @@ int execbox_spawn_init(const char *binary, int plan_fd, int status) {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, status, 3);
     posix_spawn_file_actions_adddup2(&actions, plan_fd, 4);
+    posix_spawn_file_actions_adddup2(&actions, report, 5);
     posix_spawnattr_init(&attr);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setsigmask(&attr, &none);
@@ -481,31 +518,45 @@ int execbox_spawn_init(const char *binary, int plan_fd, int status) {
     return err ? -err : pid;
 }
 
+static volatile int fork_error; /* written by the vfork child, which shares our memory */
+
 int execbox_fork_program(int init_pidfd, const unsigned char *join_plan, size_t plan_len,
-                         int stdout_fd, int stderr_fd, int status, int control) {
+                         int stdout_fd, int stderr_fd, int status, int control, int report) {
     if (open_own_pid_ns() < 0 || setns(init_pidfd, CLONE_NEWPID) < 0) return -errno;
-    pid_t pid = fork();
-    if (pid != 0) {
-        int err = errno;
-        if (setns(own_pid_ns, CLONE_NEWPID) < 0) abort(); /* its forks must go home again */
-        return pid < 0 ? -err : pid;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* no handler runs in the vfork child */
+    fork_error = 0;
+    pid_t middle = vfork();
+    if (middle == 0) {
+        /* In the init's pid namespace, on our memory: fork the program, and leave, so
+         * that the init adopts it (its parent, like any program's; it reaps and reports). */
+        pid_t program = fork();
+        if (program != 0) {
+            if (program < 0) fork_error = errno;
+            _exit(0);
+        }
+        status_fd = status;
+        at("join");
+        int keep[6] = {stdout_fd, stderr_fd, status, control, report, init_pidfd};
+        keep_only(keep, 6);
+        parse_plan(join_plan, plan_len);
+        enter_cgroup();
+        at("namespaces");
+        CHECK(setns(init_pidfd, CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+                                | CLONE_NEWCGROUP), "join the init's namespaces");
+        close(init_pidfd); /* the root and cwd are the sandbox's now */
+        CHECK(chdir("/"), "chdir /");
+        set_rlimits();
+        drop_privileges(0);
+        /* becoming the program: dumpable like any (its own /proc entries are its own) */
+        CHECK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable");
+        return 0; /* signals stay blocked: the program's start empties the mask */
     }
-    status_fd = status;
-    at("join");
-    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig");
-    int keep[5] = {stdout_fd, stderr_fd, status, control, init_pidfd}; /* not own_pid_ns */
-    keep_only(keep, 5);
-    parse_plan(join_plan, plan_len);
-    enter_cgroup();
-    at("namespaces");
-    CHECK(setns(init_pidfd, CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP),
-          "join the init's namespaces"); /* the root and cwd become the sandbox's / */
-    close(init_pidfd);
-    CHECK(chdir("/"), "chdir /");
-    set_rlimits();
-    drop_privileges();
-    /* becoming the program: dumpable like any (its own /proc entries are its own) */
-    CHECK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable");
-    return 0;
+    int err = middle < 0 ? errno : fork_error;
+    if (setns(own_pid_ns, CLONE_NEWPID) < 0) abort(); /* its forks must go home again */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (middle > 0) waitpid(middle, NULL, 0);
+    return err ? -err : 1;
 }
 #endif
