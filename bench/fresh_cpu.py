@@ -74,8 +74,12 @@ def main() -> None:
         pool = service.runner.pool
         assert pool is not None
         pool.wait_warm(30, settled=True)
-        measure(f"warm pool, {mode} zygote", lambda s=service: s.runner.run(request),
-                args.runs, args.threads)
+        def run_one(s: Service = service) -> None:
+            result = s.runner.run(request)
+            if result.run is None or result.run.stdout != b"hello world\n":
+                raise SystemExit(f"a run failed: {result}")
+
+        measure(f"warm pool, {mode} zygote", run_one, args.runs, args.threads)
         service.close()
     measure("bare python3 -c", lambda: subprocess.run(
         ["/usr/bin/python3", "-c", CODE.decode()], stdout=subprocess.DEVNULL, check=True),

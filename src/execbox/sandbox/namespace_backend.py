@@ -117,6 +117,8 @@ class NamespaceBackend:
         try:
             box.frames = wait_ready(box.pidfd, box.pipes.status,
                                     self.settings.setup_timeout_ms / 1000)
+            if inprocess is not None:  # sealed: its program can be forked and join it now
+                self._template(*inprocess).notify(template.encode_arm(box.init_pid))
         except BaseException:
             self.discard(box)
             raise

@@ -85,6 +85,14 @@ class Spawner:
             raise SandboxSetupError("the spawner could not fork a sandbox")
         return pid, pidfds[0]
 
+    def notify(self, message: bytes) -> None:
+        """A message that needs no answer (a template spawner's ``template.encode_arm``)."""
+        with self._lock:
+            try:
+                self._sock.sendall(_LEN.pack(len(message)) + message)
+            except OSError as exc:
+                raise SandboxSetupError(f"the spawner process is gone: {exc}") from exc
+
     def close(self) -> None:
         self._sock.close()  # EOF: the spawner exits
         try:

@@ -37,7 +37,6 @@ Backend side (in the server): ``command`` (how to start a template spawner),
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import gc
 import marshal
 import os
@@ -47,7 +46,6 @@ import signal
 import socket
 import struct
 import sys
-import termios
 import time
 from typing import TYPE_CHECKING, NoReturn
 
@@ -57,6 +55,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from execbox.sandbox.child import RunOrder
+
+    Program = Callable[[list[str], dict[str, str]], None]  # a zygote's run(argv, env)
+    Prepare = Callable[[], None] | None  # its prepare(), if any
 
 _LEN = struct.Struct("!Q")  # the spawner protocol's framing (spawner.py)
 _FRAME = struct.Struct("!cI")  # a status frame's header (protocol.py)
@@ -78,7 +79,13 @@ def command(interpreter: str, src: str, zygote: str, function: str, library: str
 def encode_plan(init_binary: str, init_plan: bytes, join_plan: bytes) -> bytes:
     """A template sandbox to build: its C init and plan (native_init.encode), and what
     its program needs to join it (native_init.encode_join)."""
-    return marshal.dumps((init_binary, init_plan, join_plan))
+    return marshal.dumps(("build", init_binary, init_plan, join_plan))
+
+
+def encode_arm(init_pid: int) -> bytes:
+    """The sandbox of ``init_pid`` is sealed (its init said READY): fork its program now,
+    ahead of the order, which the program will wait for (no answer)."""
+    return marshal.dumps(("arm", init_pid))
 
 
 def encode_order(order: RunOrder) -> bytes:
@@ -100,19 +107,21 @@ def main() -> None:
         del sys.path[0]
     for name in [n for n in sys.modules if n == "execbox" or n.startswith("execbox.")]:
         del sys.modules[name]  # the functions keep their globals
-    target = _load(zygote, function)
+    target, prepare = _load(zygote, function)
     gc.collect()
     gc.freeze()  # what is here now is never scanned again, so never written by the GC
-    _serve(socket.socket(fileno=int(fd)), _Native(library), target)
+    _serve(socket.socket(fileno=int(fd)), _Native(library), target, prepare)
 
 
-def _load(path: str, function: str) -> Callable[[list[str], dict[str, str]], None]:
+def _load(path: str, function: str) -> tuple[Program, Prepare]:
+    """The zygote's ``function`` (run the program) and its ``prepare`` if it has one
+    (called in each forked program before its order: see python_zygote.prepare)."""
     module = type(sys)("__execbox_zygote__")
     module.__file__ = path
     with open(path, "rb") as f:
         exec(compile(f.read(), path, "exec"), module.__dict__)  # noqa: S102 - our own file
-    run: Callable[[list[str], dict[str, str]], None] = getattr(module, function)
-    return run
+    run: Program = getattr(module, function)
+    return run, getattr(module, "prepare", None)
 
 
 class _Native:
@@ -151,25 +160,18 @@ class _Box:
                 setattr(self, name, -1)
 
 
-def _serve(sock: socket.socket, native: _Native,
-           target: Callable[[list[str], dict[str, str]], None]) -> None:
-    """Answer the backend (build requests) and watch the boxes' order pipes, until the
-    backend goes away; then kill every sandbox."""
+def _serve(sock: socket.socket, native: _Native, target: Program, prepare: Prepare) -> None:
+    """Answer the backend (build a sandbox; arm it: fork its program) until the backend
+    goes away; then kill every sandbox."""
     inits: dict[int, _Box] = {}
-    waiting: dict[int, _Box] = {}  # order pipe -> box with no program yet
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     while True:
-        ready, _, _ = select.select([sock, wake_r, *waiting], [], [], 5)
+        ready, _, _ = select.select([sock, wake_r], [], [], 5)
         if wake_r in ready:
             _drain(wake_r)
-        _reap(inits, waiting)
-        for fd in ready:
-            if fd in waiting:
-                box = waiting.pop(fd)
-                _fork_program(box, native, target)
-                box.close()  # the program has its copies; the init is reaped later
+        _reap(inits)
         if sock not in ready:
             continue
         try:
@@ -182,12 +184,17 @@ def _serve(sock: socket.socket, native: _Native,
                 os.kill(pid, signal.SIGKILL)  # not reaped yet: still ours
             return
         (size,) = _LEN.unpack(head)
-        init_binary, init_plan, join_plan = marshal.loads(  # noqa: S302 - the backend's
-            _recv_exact(sock, size))
+        kind, *args = marshal.loads(_recv_exact(sock, size))  # noqa: S302 - the backend's
+        if kind == "arm":
+            box = inits.get(args[0])
+            if box is not None and box.stdout >= 0:
+                _fork_program(box, native, target, prepare)
+                box.close()  # the program has its copies; the init is reaped later
+            continue
+        init_binary, init_plan, join_plan = args
         built = _spawn_init(fds, join_plan, native, init_binary, init_plan)
         if built is not None:
             inits[built.init_pid] = built
-            waiting[built.control] = built
         pid = built.init_pid if built is not None else 0
         pidfd = os.pidfd_open(pid) if pid else -1
         try:
@@ -218,19 +225,14 @@ def _spawn_init(fds: list[int], join_plan: bytes, native: _Native, binary: str,
     return box
 
 
-def _fork_program(box: _Box, native: _Native,
-                  target: Callable[[list[str], dict[str, str]], None]) -> None:
-    """The order pipe is readable: fork the program into the box (not at EOF: the backend
-    discarded the box and killed its init)."""
-    waiting = struct.unpack("i", fcntl.ioctl(box.control, termios.FIONREAD, b"\0" * 4))[0]
-    if waiting == 0:
-        return
+def _fork_program(box: _Box, native: _Native, target: Program, prepare: Prepare) -> None:
+    """Fork the program into the box; it waits there for its order."""
     done: int = native.fork_program(box.init_pidfd, box.join_plan, len(box.join_plan),
                                     box.stdout, box.stderr, box.status, box.control,
                                     box.report)
     if done == 0:  # the program: in the sandbox, as its user, under seccomp
         try:
-            _program(box, target)
+            _program(box, target, prepare)
         finally:
             os._exit(125)  # never back into the spawner's loop
     if done < 0:  # the init is gone already, or no fork
@@ -238,7 +240,7 @@ def _fork_program(box: _Box, native: _Native,
                % (-done, _json_str(os.strerror(-done))))
 
 
-def _reap(inits: dict[int, _Box], waiting: dict[int, _Box]) -> None:
+def _reap(inits: dict[int, _Box]) -> None:
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -248,30 +250,35 @@ def _reap(inits: dict[int, _Box], waiting: dict[int, _Box]) -> None:
             return
         box = inits.pop(pid, None)
         if box is not None:  # an init is gone: its sandbox with it
-            waiting.pop(box.control, None)
             box.close()
 
 
 # ---- the program (in the fork) ----
 
-def _program(box: _Box, target: Callable[[list[str], dict[str, str]], None]) -> NoReturn:
-    """Joined and sealed already: take the order, tell the init, become the program."""
-    stage = "order"
+def _program(box: _Box, target: Program, prepare: Prepare) -> NoReturn:
+    """Joined and sealed already, stdout and stderr on fds 1 and 2, /dev/null on 0:
+    prepare, wait for the order, tell the init, become the program."""
+    stage = "prepare"
     try:
         signal.set_wakeup_fd(-1)  # the spawner's pipe is closed
+        if prepare is not None:
+            prepare()
+        stage = "order"
         argv, env, files, limits, stdin_bytes = marshal.loads(  # noqa: S302 - the backend's
             _read_blob(box.control))
         os.close(box.control)
         stage = "files"
         write_files(BOX_DIR, files)
         stdin = memfd(stdin_bytes)
+        os.dup2(stdin, 0)
+        os.close(stdin)
         os.chdir(BOX_DIR)
         # the init waits for this pid and counts the program's CPU time from here
         os.write(box.report, _REPORT.pack(os.getpid(), 0,
                                           time.clock_gettime_ns(time.CLOCK_PROCESS_CPUTIME_ID)))
         _frame(box.status, b"S", b'{"pid": %d, "marks": []}' % os.getpid())
         stage = "program"
-        _become_program((stdin, box.stdout, box.stderr), limits)
+        _become_program(limits)
         if "random" in sys.modules:  # what os.fork's handler does: no two runs alike
             sys.modules["random"].seed()
         gc.enable()  # the inherited objects are frozen: never scanned, so never copied
@@ -285,14 +292,11 @@ def _program(box: _Box, target: Callable[[list[str], dict[str, str]], None]) -> 
         os._exit(125)
 
 
-def _become_program(stdio: tuple[int, int, int],
-                    limits: tuple[tuple[int, int, int], ...]) -> None:
+def _become_program(limits: tuple[tuple[int, int, int], ...]) -> None:
     """What starting the interpreter would have given the program: its own session, stdio
     on fds 0-2 and nothing else, the signal dispositions of a fresh interpreter (the
     spawner's only own handler, SIGCHLD's, reset), an empty mask, the order's rlimits."""
     os.setsid()
-    for target_fd, fd in enumerate(stdio):
-        os.dup2(fd, target_fd)
     os.closerange(3, 1 << 20)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, ())

@@ -19,6 +19,33 @@ compile('import sys\ndef f(a, *b, c=1, **d):\n    """d"""\n    return [x for x i
         '    lambda: (yield)\n', "<warm-up>", "exec", dont_inherit=True)
 
 
+# What prepare() runs: the interpreter's common paths (calls, formatting, comprehensions,
+# a class, an exception, a file read, an import of a loaded module, compile), so that a
+# program forked from a template finds those pages already its own.
+_WARM_UP = compile(
+    'import sys\ndef f(a, *b, c=1, **d):\n    return [x * 2 for x in a if x] + list(b)\n'
+    'class C:\n    x: int = 0\n    def m(self):\n        return {k: v for k, v in '
+    'zip("ab", (1, 2.5))}\n'
+    'try:\n    raise ValueError(f"{C().m()!r} {f([1, 0, 3], 4, c=2, e=5)} é")\n'
+    'except ValueError as e:\n    print(e, str(e).upper(), len(sys.argv), file=sink)\n'
+    'with open("/dev/null", "rb") as g:\n    g.read()\n'
+    'compile("x = 1", "<warm-up>", "exec")\n', "<warm-up>", "exec", dont_inherit=True)
+_prepared = False
+
+
+def prepare():
+    """Before the order, what does not depend on it: the standard streams on fds 0-2
+    (fd 0 may be replaced by the run's stdin later: same descriptor number) and one pass
+    through the common paths. Nothing of it is visible to the program."""
+    global _prepared
+    import io
+
+    _fresh_stdio()
+    exec(_WARM_UP, {"__builtins__": __builtins__, "sink": io.StringIO()})  # noqa: S102
+    sys.stdout.write("")
+    _prepared = True
+
+
 def run(argv, env):
     """Become the program. Never returns. One interpreter option is understood: -u."""
     os.environ.clear()
@@ -27,7 +54,8 @@ def run(argv, env):
     unbuffered = len(argv) >= 2 and argv[1] == "-u"
     if unbuffered:
         argv = argv[:1] + argv[2:]
-    _fresh_stdio(unbuffered)
+    if unbuffered or not _prepared:
+        _fresh_stdio(unbuffered)
     if len(argv) >= 3 and argv[1] == "-c":
         sys.argv = ["-c", *argv[3:]]
         sys.path[0] = ""
@@ -155,6 +183,7 @@ def _order():
 if __name__ == "__main__":
     import resource
 
+    prepare()
     _o = _order()
     for _res, _soft, _hard in _o["rlimits"]:
         resource.setrlimit(_res, (_soft, _hard))

@@ -95,11 +95,17 @@ static void write_all(int fd, const char *data, size_t len) {
     }
 }
 
+/* One write: a frame up to PIPE_BUF reaches the pipe whole, never cut by another
+ * writer's (the program writes its STARTED frame on the same pipe). */
 static void frame(char kind, const char *json) {
+    static char out[4096];
     size_t len = strlen(json);
-    char head[5] = {kind, (char)(len >> 24), (char)(len >> 16), (char)(len >> 8), (char)len};
-    write_all(status_fd, head, sizeof head);
-    write_all(status_fd, json, len);
+    if (len > sizeof out - 5) len = sizeof out - 5;
+    out[0] = kind;
+    out[1] = (char)(len >> 24); out[2] = (char)(len >> 16);
+    out[3] = (char)(len >> 8); out[4] = (char)len;
+    memcpy(out + 5, json, len);
+    write_all(status_fd, out, len + 5);
 }
 
 /* Setup failed: say where and why (our own words and paths: no quoting needed beyond
@@ -547,10 +553,15 @@ int execbox_fork_program(int init_pidfd, const unsigned char *join_plan, size_t 
                                 | CLONE_NEWCGROUP), "join the init's namespaces");
         close(init_pidfd); /* the root and cwd are the sandbox's now */
         CHECK(chdir("/"), "chdir /");
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the sandbox's: stdin until the order */
+        if (null < 0 || dup2(null, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0)
+            fail("stdio");
+        close(null);
         set_rlimits();
         drop_privileges(0);
         /* becoming the program: dumpable like any (its own /proc entries are its own) */
         CHECK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable");
+        while (getppid() != 1) sched_yield(); /* adopted: the init can wait for it */
         return 0; /* signals stay blocked: the program's start empties the mask */
     }
     int err = middle < 0 ? errno : fork_error;
