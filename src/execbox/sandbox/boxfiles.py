@@ -8,8 +8,8 @@ is memory each of its forks copies pages of.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing is not imported: see template.py
 if TYPE_CHECKING:
     from collections.abc import Iterable
 

@@ -36,23 +36,25 @@ Backend side (in the server): ``command`` (how to start a template spawner),
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal without its enums
+import _socket
+import array
 import ctypes
 import gc
 import marshal
 import os
 import resource
 import select
-import signal
-import socket
 import struct
 import sys
 import time
-from typing import TYPE_CHECKING, NoReturn
 
 from execbox.sandbox.boxfiles import BOX_DIR, memfd, write_files
 
+TYPE_CHECKING = False  # not typing's: importing typing would cost every fork ~1 MiB
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import NoReturn
 
     from execbox.sandbox.child import RunOrder
 
@@ -110,7 +112,7 @@ def main() -> None:
     target, prepare = _load(zygote, function)
     gc.collect()
     gc.freeze()  # what is here now is never scanned again, so never written by the GC
-    _serve(socket.socket(fileno=int(fd)), _Native(library), target, prepare)
+    _serve(_socket.socket(fileno=int(fd)), _Native(library), target, prepare)
 
 
 def _load(path: str, function: str) -> tuple[Program, Prepare]:
@@ -160,13 +162,13 @@ class _Box:
                 setattr(self, name, -1)
 
 
-def _serve(sock: socket.socket, native: _Native, target: Program, prepare: Prepare) -> None:
+def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prepare) -> None:
     """Answer the backend (build a sandbox; arm it: fork its program) until the backend
     goes away; then kill every sandbox."""
     inits: dict[int, _Box] = {}
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+    _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    _signal.signal(_signal.SIGCHLD, lambda *_: None)
     while True:
         ready, _, _ = select.select([sock, wake_r], [], [], 5)
         if wake_r in ready:
@@ -175,13 +177,13 @@ def _serve(sock: socket.socket, native: _Native, target: Program, prepare: Prepa
         if sock not in ready:
             continue
         try:
-            head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 4, socket.MSG_CMSG_CLOEXEC)
+            head, fds = _recv_fds(sock, _LEN.size, 4)
             head += _recv_exact(sock, _LEN.size - len(head)) if head else b""
         except OSError:
             head = b""
         if not head:  # the backend is gone (closed, or killed): take every sandbox down
             for pid in inits:
-                os.kill(pid, signal.SIGKILL)  # not reaped yet: still ours
+                os.kill(pid, _signal.SIGKILL)  # not reaped yet: still ours
             return
         (size,) = _LEN.unpack(head)
         kind, *args = marshal.loads(_recv_exact(sock, size))  # noqa: S302 - the backend's
@@ -198,7 +200,7 @@ def _serve(sock: socket.socket, native: _Native, target: Program, prepare: Prepa
         pid = built.init_pid if built is not None else 0
         pidfd = os.pidfd_open(pid) if pid else -1
         try:
-            socket.send_fds(sock, [_LEN.pack(pid)], [pidfd] if pid else [])
+            _send_fds(sock, _LEN.pack(pid), [pidfd] if pid else [])
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
@@ -260,7 +262,7 @@ def _program(box: _Box, target: Program, prepare: Prepare) -> NoReturn:
     prepare, wait for the order, tell the init, become the program."""
     stage = "prepare"
     try:
-        signal.set_wakeup_fd(-1)  # the spawner's pipe is closed
+        _signal.set_wakeup_fd(-1)  # the spawner's pipe is closed
         if prepare is not None:
             prepare()
         stage = "order"
@@ -298,8 +300,8 @@ def _become_program(limits: tuple[tuple[int, int, int], ...]) -> None:
     spawner's only own handler, SIGCHLD's, reset), an empty mask, the order's rlimits."""
     os.setsid()
     os.closerange(3, 1 << 20)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
     for which, soft, hard in limits:
         resource.setrlimit(which, (soft, hard))
 
@@ -339,7 +341,7 @@ def _read_exact(fd: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
+def _recv_exact(sock: _socket.socket, size: int) -> bytes:
     data = b""
     while len(data) < size:
         chunk = sock.recv(size - len(data))
@@ -347,6 +349,22 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
             raise OSError("unexpected end of stream")
         data += chunk
     return data
+
+
+def _recv_fds(sock: _socket.socket, size: int, most: int) -> tuple[bytes, list[int]]:
+    """socket.recv_fds, without the socket module (its enums cost every fork pages)."""
+    data, ancillary, _, _ = sock.recvmsg(size, _socket.CMSG_LEN(most * 4),
+                                         _socket.MSG_CMSG_CLOEXEC)
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
+def _send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:
+    ancillary = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    sock.sendmsg([data], ancillary)
 
 
 def _drain(fd: int) -> None:
