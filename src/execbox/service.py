@@ -67,7 +67,8 @@ class Service:
         self.runner = Runner(self.backend, self.registry, cache, settings=settings.runner)
         wanted = {f"{name}:{stage}" for name in settings.warm_languages
                   for stage in ("run", "compile")}
-        flavors = {k: v for k, v in self.runner.flavors().items() if k in wanted}
+        flavors = {k: v for k, v in self.runner.flavors(
+            reused=settings.pool.max_uses > 1).items() if k in wanted}
         self.runner.pool = WarmPool(self.backend, settings.pool, flavors) if flavors else None
         self.scheduler: Broker = EmbeddedScheduler(settings.concurrency, settings.queue,
                                                    settings.queue_timeout_s)

@@ -247,7 +247,8 @@ def _build_levels(config: BenchConfig, settings: SandboxSettings, backend: Names
 
     def warm(name: str, label: str, max_uses: int) -> Warm:
         runner = Runner(backend, registry, cache, settings=RunnerSettings())
-        flavors = {k: v for k, v in runner.flavors().items() if k.split(":")[0] in progs}
+        flavors = {k: v for k, v in runner.flavors(reused=max_uses > 1).items()
+                   if k.split(":")[0] in progs}
         runner.pool = WarmPool(backend, PoolSettings(
             min_warm=config.min_warm, max_size=config.max_size, max_uses=max_uses), flavors)
         return Warm(name, label, runner)

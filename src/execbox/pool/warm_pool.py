@@ -107,8 +107,9 @@ class WarmPool:
     def __init__(self, backend: WarmBackend, settings: PoolSettings,
                  flavors: dict[str, Flavor]) -> None:
         if settings.max_uses > 1 and any(f.inprocess for f in flavors.values()):
-            raise ConfigError("in-process (fork) flavors cannot be reused: their init holds "
-                              "the previous run's data; use max_uses 1 or the exec zygote")
+            raise ConfigError("template (fork) flavors cannot be reused: their program is "
+                              "forked into a sandbox for one run; use max_uses 1 or the exec "
+                              "zygote")
         self._backend = backend
         self.settings = settings
         self._states = {name: _FlavorState(f) for name, f in flavors.items()}

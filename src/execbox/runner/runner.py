@@ -45,10 +45,12 @@ class RunnerSettings:
     compile_caps: Limits = field(default_factory=lambda: Limits(
         cpu_time_ms=60_000, wall_time_ms=90_000, memory_mb=4096, processes=256,
         output_bytes=4 * MIB, file_size_mb=1024))
-    # How a language with a zygote (Python) is kept warm: "exec" starts its interpreter in
-    # each warm sandbox (lowest latency); "fork" forks each run from a template spawner
-    # running that interpreter (no interpreter start per sandbox: ~2x the throughput).
-    zygote_mode: str = "exec"
+    # How a language with a zygote (Python) is kept warm: "fork" forks each sandbox's
+    # interpreter from a template spawner that has it loaded (sandbox/template.py: no
+    # interpreter start per sandbox, ~3x the throughput of "exec", a few hundred KiB per
+    # warm sandbox); "exec" starts an interpreter in each warm sandbox. A pool that reuses
+    # sandboxes (max_uses > 1) uses "exec": a forked program is for one run.
+    zygote_mode: str = "fork"
 
     def __post_init__(self) -> None:
         if self.zygote_mode not in ("exec", "fork"):
@@ -227,13 +229,14 @@ class Runner:
             return self.pool.run(flavor, spec)
         return self.backend.run(spec)
 
-    def flavors(self) -> dict[str, Flavor]:
-        """The pool flavors of every available language (both stages where compiled)."""
+    def flavors(self, reused: bool = False) -> dict[str, Flavor]:
+        """The pool flavors of every available language (both stages where compiled);
+        ``reused``: for a pool whose sandboxes serve several runs (no template then)."""
         out: dict[str, Flavor] = {}
         s = self.settings
         for lang in self.languages.available():
             zygote = inprocess = None
-            if lang.zygote and s.zygote_mode == "exec":
+            if lang.zygote and (s.zygote_mode == "exec" or reused):
                 zygote = (lang.run[0], "-c", zygote_source(lang.zygote))
             elif lang.zygote:
                 inprocess = (lang.run[0], zygote_target(lang.zygote))

@@ -119,6 +119,9 @@ class NamespaceBackend:
                                     self.settings.setup_timeout_ms / 1000)
             if inprocess is not None:  # sealed: its program can be forked and join it now
                 self._template(*inprocess).notify(template.encode_arm(box.init_pid))
+                box.frames = wait_ready(box.pidfd, box.pipes.status,
+                                        self.settings.setup_timeout_ms / 1000,
+                                        frames=box.frames, until=protocol.ARMED)
         except BaseException:
             self.discard(box)
             raise

@@ -1,6 +1,7 @@
 """The status pipe from a sandbox's init to its supervisor: a few length-prefixed frames.
 
     READY    {"marks": [...]}                   a warm sandbox is built, waiting for an order
+    ARMED    {}                                 a template sandbox's program waits for it too
     STARTED  {"pid": n}                         the program is running
     ERROR    {"stage": "...", "errno": n, "message": "..."}   setup failed (execbox's fault)
     EXIT     {"wait_status": n, "cpu_ns": n, "maxrss_kb": n, "wall_ns": n,
@@ -21,6 +22,7 @@ import struct
 from typing import Any
 
 READY = b"R"  # a warm sandbox is built and waits for its order
+ARMED = b"A"  # and a template sandbox's program is forked, prepared and waits for it
 STARTED = b"S"
 ERROR = b"E"
 EXIT = b"X"

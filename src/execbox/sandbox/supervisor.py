@@ -310,14 +310,17 @@ def _on_started(raw: RawOutcome, cgroup: Cgroup, measure_memory: bool,
 
 
 def wait_ready(init_pidfd: int, status_fd: int, timeout_s: float,
-               already: bytes = b"") -> protocol.FrameReader:
-    """A warm sandbox's build: read the status pipe until READY; SandboxSetupError if the
-    init reports an error, dies, or takes longer than ``timeout_s``. ``already`` is what
-    was read past the end of the previous run's report."""
-    frames = protocol.FrameReader()
+               already: bytes = b"", frames: protocol.FrameReader | None = None,
+               until: bytes = protocol.READY) -> protocol.FrameReader:
+    """A warm sandbox's build: read the status pipe until READY (or ``until``: a template
+    sandbox's program says ARMED); SandboxSetupError if the init reports an error, dies,
+    or takes longer than ``timeout_s``. ``already`` is what was read past the end of the
+    previous run's report; ``frames`` what was read before."""
+    if frames is None:
+        frames = protocol.FrameReader()
     frames.feed(already)
     deadline = time.monotonic() + timeout_s
-    while frames.first(protocol.READY) is None:
+    while frames.first(until) is None:
         error = frames.first(protocol.ERROR)
         if error is not None:
             raise SandboxSetupError(f"sandbox setup failed at {error.get('stage')}: "

@@ -265,6 +265,7 @@ def _program(box: _Box, target: Program, prepare: Prepare) -> NoReturn:
         _signal.set_wakeup_fd(-1)  # the spawner's pipe is closed
         if prepare is not None:
             prepare()
+        _frame(box.status, b"A", b"{}")  # armed: the backend hands the sandbox out
         stage = "order"
         argv, env, files, limits, stdin_bytes = marshal.loads(  # noqa: S302 - the backend's
             _read_blob(box.control))
