@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from execbox.errors import ConfigError
+from execbox.errors import ConfigError, SandboxSetupError
 from execbox.languages.registry import Registry
 from execbox.pool import PoolSettings, WarmPool
 from execbox.runner.compile_cache import CompileCache
@@ -69,6 +69,12 @@ class Service:
                   for stage in ("run", "compile")}
         flavors = {k: v for k, v in self.runner.flavors(
             reused=settings.pool.max_uses > 1).items() if k in wanted}
+        if any(f.inprocess for f in flavors.values()):
+            try:  # a clear start-up error rather than every Python run failing later
+                self.backend.native_paths()
+            except SandboxSetupError as exc:
+                self.backend.close()
+                raise ConfigError(f"{exc}; or set [runner] zygote_mode = \"exec\"") from exc
         self.runner.pool = WarmPool(self.backend, settings.pool, flavors) if flavors else None
         self.scheduler: Broker = EmbeddedScheduler(settings.concurrency, settings.queue,
                                                    settings.queue_timeout_s)

@@ -139,3 +139,91 @@ def test_the_memory_scan_finds_what_is_there(backend, build):
         argv=("/usr/bin/python3", "main.py"), files=(SandboxFile("main.py", code),),
         stdin=b"00112233 44556677\n"))
     assert r.status is Status.OK and int(r.stdout) >= 1, r
+
+
+# --- template sandboxes (sandbox/template.py): what joining from outside must not change
+
+
+def test_template_program_is_the_inits_child_like_any(backend):
+    """Forked by the template spawner, adopted by the sandbox's init: pid namespace,
+    parent, uid, no descriptor beyond stdio, no way back to the template."""
+    code = (b"import os\n"
+            b"print(os.getppid(), sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n"
+            b"print(sorted(os.listdir('/proc/self/fd')), os.getuid() == os.geteuid() > 0)\n"
+            b"print(os.getsid(0) == os.getpid(), open('/proc/self/status').read()"
+            b".split('Seccomp:')[1].split()[0])\n"
+            b"print(os.sched_getscheduler(0) == os.SCHED_OTHER)\n")
+    r = backend.execute(backend.build(inprocess=INPROCESS), _spec(code))
+    assert r.status is Status.OK, r
+    lines = r.stdout.decode().splitlines()
+    ppid, pids = lines[0].split(" ", 1)
+    assert ppid == "1"  # its parent is the init, as in a cold sandbox
+    assert pids == "[3]"  # itself (the init is hidden: hidepid=2): nothing of the host
+    assert lines[1] == "['0', '1', '2', '3'] True"  # 3: the listing's own descriptor
+    assert lines[2] == "True 2"  # its own session; seccomp filter mode
+    assert lines[3] == "True"
+
+
+def test_template_programs_do_not_share_random_state(backend):
+    code = b"import random\nprint(random.random())\n"
+    outs = {backend.execute(backend.build(inprocess=INPROCESS), _spec(code)).stdout
+            for _ in range(3)}
+    assert len(outs) == 3  # reseeded in every fork, as os.fork's handler would
+
+
+def test_template_unbuffered_flag_and_streams(backend):
+    """-u is understood; stdin is the run's even though the streams were made first."""
+    code = b"import sys\nsys.stdout.write('a')\nsys.stderr.write('b')\nprint(sys.stdin.read())\n"
+    spec = SandboxSpec(argv=("/usr/bin/python3", "-u", "main.py"),
+                       files=(SandboxFile("main.py", code),), stdin=b"in\nput")
+    r = backend.execute(backend.build(inprocess=INPROCESS), spec)
+    assert r.status is Status.OK, r
+    assert (r.stdout, r.stderr) == (b"ain\nput\n", b"b")
+
+
+def test_template_orphans_are_reaped_and_counted(backend):
+    """A double-forked grandchild burns CPU after its parent is gone: the init reaps it
+    and its time is the run's (the init's rusage of its children)."""
+    code = (b"import os, time\n"
+            b"if os.fork() == 0:\n"
+            b"    if os.fork() == 0:\n"
+            b"        t = time.process_time()\n"
+            b"        while time.process_time() - t < 0.3: pass\n"
+            b"        os._exit(0)\n"
+            b"    os._exit(0)\n"
+            b"os.wait()\n"
+            b"while len([p for p in os.listdir('/proc') if p.isdigit()]) > 1:\n"
+            b"    time.sleep(0.01)\n"
+            b"print('done')\n")
+    r = backend.execute(backend.build(inprocess=INPROCESS), _spec(code))
+    assert r.status is Status.OK, r
+    assert r.stdout == b"done\n"
+    assert r.cpu_time_ms >= 250
+
+
+def test_template_spawner_death_takes_its_sandboxes_down(tmp_path):
+    """Killing the template spawner kills every init it started (PR_SET_PDEATHSIG); the
+    backend finds out instead of hanging (the pool then builds another sandbox) and starts
+    a new template spawner for the next build."""
+    import os
+    import signal
+    import time
+
+    from execbox.errors import SandboxSetupError
+
+    b = NamespaceBackend(SandboxSettings(state_dir=str(tmp_path)))
+    try:
+        box = b.build(inprocess=INPROCESS)
+        spawner = b._template(*INPROCESS)
+        os.kill(spawner._proc.pid, signal.SIGKILL)
+        spawner._proc.wait()
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{box.init_pid}") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not os.path.exists(f"/proc/{box.init_pid}")
+        with pytest.raises(SandboxSetupError):
+            b.execute(box, _spec(b"print(1)\n"))
+        r = b.execute(b.build(inprocess=INPROCESS), _spec(b"print(1)\n"))
+        assert (r.status, r.stdout) == (Status.OK, b"1\n")
+    finally:
+        b.close()

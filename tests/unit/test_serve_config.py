@@ -60,6 +60,9 @@ max_size = 3
 uid_base = 700000
 slots = 16
 cgroup_parent = "execbox-elsewhere"
+
+[runner]
+zygote_mode = "exec"
 """)
     host, port, s = build_settings(_args("--config", str(config), "--port", "9001",
                                          "--cors-origin", "https://c.example"))
@@ -73,6 +76,7 @@ cgroup_parent = "execbox-elsewhere"
     assert (s.pool.min_warm, s.pool.max_size) == (0, 3)
     assert (s.sandbox.uid_base, s.sandbox.slots) == (700000, 16)
     assert s.sandbox.cgroup.parent == "execbox-elsewhere" and s.sandbox.cgroup.version == "auto"
+    assert s.runner.zygote_mode == "exec"
 
 
 @pytest.mark.parametrize("text,message", [
@@ -85,6 +89,7 @@ cgroup_parent = "execbox-elsewhere"
     ("[pool]\nsize = 1", "unknown \\[pool\\]"),
     ("[sandbox]\nuid_base = 10", "uid_base"),
     ("sandbox = 3", "sandbox must be a table"),
+    ("[runner]\nzygote_mode = 'spawn'", "zygote_mode must be exec or fork"),
     ("port = ", "execbox.toml"),
 ])
 def test_a_bad_config_file_is_a_clear_error(tmp_path, text, message):

@@ -9,9 +9,10 @@ X-Auth-Token: KEY). Binding beyond loopback without keys is refused unless
 port, concurrency, queue, api_key_file, allow_unauthenticated, rate_limit, rate_burst,
 key_concurrency, cors_origins (a list), shutdown_grace_s, judge0_auth_user_token_file),
 and queue_timeout_s, max_body_bytes, cache_mb, warm_languages, runs_db; a [pool] table
-(min_warm, max_size, max_uses, cooldown_s, max_age_s, acquire_timeout_s) and a [sandbox]
-table (uid_base, slots, cgroup_parent, cgroup_version). A flag on the command line wins
-over the file. Relative paths in the file are relative to it.
+(min_warm, max_size, max_uses, cooldown_s, max_age_s, acquire_timeout_s), a [sandbox]
+table (uid_base, slots, cgroup_parent, cgroup_version) and a [runner] table (zygote_mode:
+"fork", the default, or "exec"). A flag on the command line wins over the file. Relative
+paths in the file are relative to it.
 
 On SIGTERM or SIGINT: stop accepting, answer queued requests 503, give running work
 --shutdown-grace seconds, answer what is still running 503, leave unfinished async runs
@@ -43,6 +44,7 @@ _TABLES: dict[str, dict[str, type]] = {
     "pool": {"min_warm": int, "max_size": int, "max_uses": int, "cooldown_s": float,
              "max_age_s": float, "acquire_timeout_s": float},
     "sandbox": {"uid_base": int, "slots": int, "cgroup_parent": str, "cgroup_version": str},
+    "runner": {"zygote_mode": str},
 }
 _PATHS = ("api_key_file", "judge0_auth_user_token_file", "runs_db")
 
@@ -154,6 +156,7 @@ def build_settings(args: argparse.Namespace) -> tuple[str, int, Any]:
     """(host, port, ServiceSettings) from the flags and the config file; refuses to serve
     beyond loopback without API keys unless allowed out loud."""
     from execbox.pool import PoolSettings
+    from execbox.runner.runner import RunnerSettings
     from execbox.sandbox.cgroups import CgroupSettings
     from execbox.sandbox.spec import SandboxSettings
     from execbox.service import ServiceSettings
@@ -172,6 +175,8 @@ def build_settings(args: argparse.Namespace) -> tuple[str, int, Any]:
     try:
         if "pool" in opts:
             opts["pool"] = PoolSettings(**opts["pool"])
+        if "runner" in opts:
+            opts["runner"] = RunnerSettings(**opts["runner"])
         box = opts.pop("sandbox", {})
         cgroup = {k: box.pop(f"cgroup_{k}") for k in ("parent", "version")
                   if f"cgroup_{k}" in box}

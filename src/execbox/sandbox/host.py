@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from execbox.errors import ExecboxError
-from execbox.sandbox import libc, seccomp
+from execbox.errors import ExecboxError, SandboxSetupError
+from execbox.sandbox import libc, native_init, seccomp
 from execbox.sandbox.cgroups import CgroupSettings, detect
 from execbox.sandbox.namespaces import NAMESPACE_NAMES
 
@@ -146,10 +148,23 @@ def check_gvisor() -> Check:
                  required=False)
 
 
+def check_native_init() -> Check:
+    """Template sandboxes (Python's default) need execbox's C init, built from source."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            native_init.binary(tmp)
+            native_init.library(tmp)
+        except (OSError, SandboxSetupError, subprocess.SubprocessError) as exc:
+            return Check("native-init", False, f"{exc} (or run Python with zygote_mode "
+                         "\"exec\")")
+    return Check("native-init", True, "execbox's C init and join library build (cc)")
+
+
 def run_checks(cgroup_settings: CgroupSettings) -> list[Check]:
     checks = [check_root()]
     if checks[0].ok:
         checks += [check_namespace(n, f) for n, f in NAMESPACE_NAMES.items()]
         checks += [check_user_namespace(), check_mounts(), check_network()]
-    checks += [check_seccomp(), check_cgroups(cgroup_settings), check_kvm(), check_gvisor()]
+    checks += [check_seccomp(), check_cgroups(cgroup_settings), check_native_init(),
+               check_kvm(), check_gvisor()]
     return checks

@@ -143,7 +143,9 @@ class NamespaceBackend:
             raise SandboxSetupError(f"limits over the warm sandbox's caps: {', '.join(over)}")
         try:
             gone, _, _ = select.select([box.pidfd], [], [], 0)
-            if box.uses == 0 and not gone:  # built at SCHED_IDLE: now it is a request
+            if gone:  # the pool's caller builds another
+                raise SandboxSetupError("the warm sandbox died while it waited")
+            if box.uses == 0:  # built at SCHED_IDLE: now it is a request
                 for pid in _with_children(box.init_pid):
                     os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
             box.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
@@ -154,10 +156,13 @@ class NamespaceBackend:
             # is forked from the init: only the pages it writes are its own.)
             baseline = max(box.cgroup.memory_usage_bytes() - box.zygote_bytes, 0)
             order = self._order(spec, limits)
-            if box.template:
-                protocol.send_blob(box.pipes.control, template.encode_order(order))
-            else:
-                protocol.send_order(box.pipes.control, order)
+            try:
+                if box.template:
+                    protocol.send_blob(box.pipes.control, template.encode_order(order))
+                else:
+                    protocol.send_order(box.pipes.control, order)
+            except BrokenPipeError as exc:
+                raise SandboxSetupError("the warm sandbox died while it waited") from exc
             box.uses += 1
         except BaseException:
             self.discard(box)
@@ -246,6 +251,11 @@ class NamespaceBackend:
                            mounts=extra, caps=limits, zygote=zygote, max_uses=max_uses,
                            init_pid=init_pid, template=inprocess is not None)
 
+    def native_paths(self) -> tuple[str, str]:
+        """Build (once) what template sandboxes need: SandboxSetupError if this host
+        cannot (no C compiler). A service calls it at start-up."""
+        return self._native()
+
     def _native(self) -> tuple[str, str]:
         """The C init of template sandboxes and the library their programs are forked
         with, compiled into the state dir on first use."""
@@ -262,7 +272,7 @@ class NamespaceBackend:
         key = (interpreter, target)
         with self._templates_lock:
             spawner = self._templates.get(key)
-        if spawner is not None:
+        if spawner is not None and spawner.alive():
             return spawner
         module, _, function = target.partition(":")
         found = importlib.util.find_spec(module)
@@ -272,7 +282,9 @@ class NamespaceBackend:
         argv = template.command(interpreter, src, found.origin, function, self._native()[1])
         with self._templates_lock:
             spawner = self._templates.get(key)
-            if spawner is None:
+            if spawner is None or not spawner.alive():  # first use, or it died: (re)start
+                if spawner is not None:
+                    spawner.close()
                 spawner = Spawner(template=argv)
                 self._templates[key] = spawner
         return spawner

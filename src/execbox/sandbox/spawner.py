@@ -85,6 +85,9 @@ class Spawner:
             raise SandboxSetupError("the spawner could not fork a sandbox")
         return pid, pidfds[0]
 
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
     def notify(self, message: bytes) -> None:
         """A message that needs no answer (a template spawner's ``template.encode_arm``)."""
         with self._lock:
