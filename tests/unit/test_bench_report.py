@@ -89,7 +89,7 @@ def test_targets_say_met_or_by_how_much_missed():
     assert rss.met is False and "PSS, 8.0 MiB, meets it" in rss.verdict
     tp_target = next(t for t in report.targets(results()) if "throughput" in t.goal)
     assert tp_target.met is False and "0.30x" in tp_target.measured
-    assert tp_target.verdict == "missed: 5.0x short of it"
+    assert tp_target.verdict == "missed by 1.20x (80% under)"
     clients = next(t for t in report.targets(results()) if "16 concurrent" in t.goal)
     assert clients.met is False and "1 errors" in clients.measured
 
