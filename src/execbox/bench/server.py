@@ -21,6 +21,7 @@ import threading
 import time
 
 from execbox.bench.errors import BenchError
+from execbox.bench.http_client import ConnectionClosed, KeepAlive
 from execbox.bench.levels import Level
 from execbox.bench.programs import Program
 from execbox.pool import PoolSettings
@@ -132,7 +133,8 @@ def pool_settled(metrics: str, min_warm: int) -> bool:
 
 class Http(Level):
     """Hello world through ``POST /v1/execute`` of the live server, one keep-alive
-    connection per client lane (stdlib http.client: no client library on the clock).
+    connection per client lane (``http_client.KeepAlive``: no client library's parsing
+    on the clock).
 
     A connection idle for longer than ``IDLE_S`` is replaced before it is used (uvicorn
     closes idle keep-alive connections after 5 s), and a request that finds its reused
@@ -145,11 +147,11 @@ class Http(Level):
 
     def __init__(self, server: ServerProcess) -> None:
         self._server = server
-        self._conns: dict[int, tuple[http.client.HTTPConnection, float]] = {}
+        self._conns: dict[int, tuple[KeepAlive, float]] = {}
         self._lock = threading.Lock()
         self._dirty = True
 
-    def _conn(self, lane: int, fresh: bool = False) -> http.client.HTTPConnection:
+    def _conn(self, lane: int, fresh: bool = False) -> KeepAlive:
         now = time.monotonic()
         with self._lock:
             conn, used = self._conns.get(lane, (None, 0.0))
@@ -157,8 +159,7 @@ class Http(Level):
                 conn.close()
                 conn = None
             if conn is None:
-                conn = http.client.HTTPConnection("127.0.0.1", self._server.port,
-                                                  timeout=120)
+                conn = KeepAlive("127.0.0.1", self._server.port, timeout_s=120)
             self._conns[lane] = (conn, now)
             return conn
 
@@ -170,34 +171,31 @@ class Http(Level):
     def _post(self, lane: int, body: bytes) -> tuple[int, bytes]:
         for attempt in (1, 2):
             conn = self._conn(lane, fresh=attempt == 2)
-            reused = conn.sock is not None
+            reused = conn.connected
             try:
-                conn.request("POST", "/v1/execute", body, {"Content-Type": "application/json"})
-                response = conn.getresponse()
-                data = response.read()
-            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                status, data = conn.request("POST", "/v1/execute", body)
+            except (BrokenPipeError, ConnectionResetError, ConnectionClosed):
                 conn.close()
                 if reused and attempt == 1:
                     continue  # the server had closed it: nothing was processed
                 raise
-            except (OSError, http.client.HTTPException):
+            except OSError:
                 conn.close()
                 raise
             with self._lock:
                 self._conns[lane] = (conn, time.monotonic())
-            return response.status, data
+            return status, data
         raise AssertionError("unreachable")
 
     def floor_ms(self, count: int = 50) -> float:
         """Median ms of ``GET /healthz`` on a kept-alive connection: what any request
         through uvicorn and the app's middleware costs here, before a run is involved."""
-        conn = http.client.HTTPConnection("127.0.0.1", self._server.port, timeout=30)
+        conn = KeepAlive("127.0.0.1", self._server.port, timeout_s=30)
         samples = []
         try:
             for _ in range(count + 3):
                 t0 = time.perf_counter()
                 conn.request("GET", "/healthz")
-                conn.getresponse().read()
                 samples.append((time.perf_counter() - t0) * 1000)
         finally:
             conn.close()
