@@ -4,7 +4,7 @@ Two ways, one per kind of sandbox: ``spawn`` (posix_spawn of argv: a cold sandbo
 warm one without a preloaded interpreter); ``start_zygote`` + ``send_go`` (an interpreter
 started while the sandbox was warm, then told what to run). Each gives the program its
 own session, stdio on fds 0-2 and nothing else, default signals and an empty mask.
-(``become_program`` is the same for a program forked from a template: ``template.py``.)
+(A template sandbox's program is started by the template spawner: ``template.py``.)
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def spawn(argv: tuple[str, ...], env: dict[str, str], path: tuple[str, ...],
     pid = os.fork()
     if pid == 0:
         try:
-            become_program(stdio, limits)
+            _become_program(stdio, limits)
             if tty:
                 fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             os.execve(executable, list(argv), env)  # noqa: S606 - an argv, never a shell
@@ -52,7 +52,7 @@ def spawn(argv: tuple[str, ...], env: dict[str, str], path: tuple[str, ...],
     return pid
 
 
-def become_program(stdio: tuple[int, ...], limits: tuple[rlimits.Rlimit, ...]) -> None:
+def _become_program(stdio: tuple[int, ...], limits: tuple[rlimits.Rlimit, ...]) -> None:
     """In a fork of the init: what exec would give a program, and its own limits."""
     os.setsid()
     for target_fd, fd in enumerate(stdio):
