@@ -25,7 +25,7 @@ import threading
 from execbox.bench.errors import BenchError
 from execbox.bench.ladder import LadderPlan, child_main
 from execbox.sandbox.namespaces import PidNamespaceForker
-from execbox.sandbox.protocol import recv_exact
+from execbox.sandbox.wire import recv_exact
 
 _LEN = struct.Struct("!Q")
 _MAX_OUTPUT = 1 << 20

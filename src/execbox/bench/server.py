@@ -9,7 +9,6 @@ that may already be serving on this host.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -69,11 +68,9 @@ class ServerProcess:
         return self._log.read()[-2000:].decode(errors="replace")
 
     def get(self, path: str) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = KeepAlive("127.0.0.1", self.port, timeout_s=10)
         try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            return response.status, response.read()
+            return conn.request("GET", path)
         finally:
             conn.close()
 

@@ -31,6 +31,7 @@ from execbox.sandbox import (
     rlimits,
     seccomp,
     template,
+    wire,
 )
 from execbox.sandbox.cgroups import Cgroup, CgroupDriver, CgroupStats, detect
 from execbox.sandbox.interaction import Interaction
@@ -158,7 +159,7 @@ class NamespaceBackend:
             order = self._order(spec, limits)
             try:
                 if box.template:
-                    protocol.send_blob(box.pipes.control, template.encode_order(order))
+                    wire.send_blob(box.pipes.control, template.encode_order(order))
                 else:
                     protocol.send_order(box.pipes.control, order)
             except BrokenPipeError as exc:
@@ -216,11 +217,9 @@ class NamespaceBackend:
             limits_plan = rlimits.plan(limits, s.open_files, s.stack_mb)
             if inprocess:  # the C init; the program is forked by the template spawner
                 plan = template.encode_plan(
-                    self._native()[0],
+                    self.native_paths()[0],
                     native_init.encode(enter, s.hostname, root, limits_plan, self._last_cap,
-                                       self._bpf, idle),
-                    native_init.encode_join(enter, limits_plan, self._last_cap, self._bpf,
-                                            slot.uid, slot.gid))
+                                       self._bpf, idle))
             else:
                 plan = child.ChildPlan(
                     path=self._path, cgroup_enter_files=enter, hostname=s.hostname,
@@ -252,13 +251,9 @@ class NamespaceBackend:
                            init_pid=init_pid, template=inprocess is not None)
 
     def native_paths(self) -> tuple[str, str]:
-        """Build (once) what template sandboxes need: SandboxSetupError if this host
-        cannot (no C compiler). A service calls it at start-up."""
-        return self._native()
-
-    def _native(self) -> tuple[str, str]:
         """The C init of template sandboxes and the library their programs are forked
-        with, compiled into the state dir on first use."""
+        with, compiled into the state dir on first use; SandboxSetupError if this host
+        cannot build them (no C compiler). A service calls it at start-up."""
         with self._templates_lock:
             if self._native_paths is None:
                 directory = os.path.join(self.settings.state_dir, "bin")
@@ -279,7 +274,7 @@ class NamespaceBackend:
         if found is None or found.origin is None:
             raise ConfigError(f"no module {module} for a template spawner")
         src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        argv = template.command(interpreter, src, found.origin, function, self._native()[1])
+        argv = template.command(interpreter, src, found.origin, function, self.native_paths()[1])
         with self._templates_lock:
             spawner = self._templates.get(key)
             if spawner is None or not spawner.alive():  # first use, or it died: (re)start

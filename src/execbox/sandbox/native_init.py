@@ -5,7 +5,8 @@ Parent side only. ``binary`` compiles the source with the host's C compiler into
 no loader, no libc mapping at each start), atomically, so concurrent servers agree;
 ``library`` builds the same source as the shared library the template spawner forks
 programs with. ``encode`` turns what the init needs into its record format (1 tag byte, a
-4-byte little-endian length, the payload); ``encode_join`` what a program needs to join.
+4-byte little-endian length, the payload); a program joining the sandbox reads the same
+plan (its cgroup files, rlimits, uid, gid, bounding set and seccomp filter).
 """
 
 from __future__ import annotations
@@ -98,14 +99,3 @@ def encode(cgroup_files: tuple[str, ...], hostname: str, root: mounts.RootPlan,
         out.append(_record(b"D", b""))
     return b"".join(out)
 
-
-def encode_join(cgroup_files: tuple[str, ...], limits: tuple[rlimits.Rlimit, ...],
-                last_cap: int, bpf: bytes, uid: int, gid: int) -> bytes:
-    """What a template sandbox's program needs to join it (``execbox_fork_program``)."""
-    out = [_record(b"C", f.encode()) for f in cgroup_files]
-    out += [_record(b"U", struct.pack("<I", uid)), _record(b"G", struct.pack("<I", gid)),
-            _record(b"K", struct.pack("<I", last_cap))]
-    out += [_record(b"R", struct.pack("<I", r.resource) + _u64(r.soft) + _u64(r.hard))
-            for r in limits]
-    out.append(_record(b"S", bpf))
-    return b"".join(out)

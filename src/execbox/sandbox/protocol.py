@@ -9,36 +9,29 @@
 
 The supervisor treats the pipe as untrusted input of bounded size: the init runs as the
 sandbox user, after all. The other direction, the order pipe of a warm sandbox, carries
-one pickled RunOrder from the backend (trusted) to the init before any program runs.
+one pickled RunOrder from the backend (trusted) to the init before any program runs (a
+template sandbox's program gets it as marshal: ``template.encode_order``). The bytes on
+the wire are ``wire``'s.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import socket
-import struct
 from typing import Any
+
+from execbox.sandbox.wire import FRAME, read_blob, send_blob, send_frame
 
 READY = b"R"  # a warm sandbox is built and waits for its order
 ARMED = b"A"  # and a template sandbox's program is forked, prepared and waits for it
 STARTED = b"S"
 ERROR = b"E"
 EXIT = b"X"
-_HEADER = struct.Struct("!cI")
 MAX_FRAME = 256 * 1024 * 1024
 
 
 def send(fd: int, kind: bytes, payload: dict[str, Any], tail: bytes = b"") -> None:
     send_frame(fd, kind, json.dumps(payload).encode(), tail)
-
-
-def send_frame(fd: int, kind: bytes, body: bytes, tail: bytes = b"") -> None:
-    """A frame whose JSON body is already encoded."""
-    view = memoryview(_HEADER.pack(kind, len(body)) + body + tail)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class FrameReader:
@@ -63,12 +56,12 @@ class FrameReader:
         self._buf += data
         if len(self._buf) > MAX_FRAME:
             raise ValueError("status pipe sent more than a frame may hold")
-        while len(self._buf) >= _HEADER.size:
-            kind, size = _HEADER.unpack_from(self._buf)
-            if len(self._buf) < _HEADER.size + size:
+        while len(self._buf) >= FRAME.size:
+            kind, size = FRAME.unpack_from(self._buf)
+            if len(self._buf) < FRAME.size + size:
                 return
-            body = bytes(self._buf[_HEADER.size:_HEADER.size + size])
-            del self._buf[:_HEADER.size + size]
+            body = bytes(self._buf[FRAME.size:FRAME.size + size])
+            del self._buf[:FRAME.size + size]
             payload = json.loads(body)
             if not isinstance(payload, dict):
                 raise ValueError("status frame is not an object")
@@ -95,9 +88,6 @@ class FrameReader:
         return None
 
 
-_ORDER_LEN = struct.Struct("!Q")
-
-
 def send_order(fd: int, order: object) -> None:
     send_blob(fd, pickle.dumps(order, protocol=pickle.HIGHEST_PROTOCOL))
 
@@ -105,38 +95,3 @@ def send_order(fd: int, order: object) -> None:
 def read_order(fd: int) -> Any:
     """Init side: block until the backend sends the order (EOF: the sandbox is not wanted)."""
     return pickle.loads(read_blob(fd))  # noqa: S301 - written by the backend only
-
-
-def send_blob(fd: int, data: bytes) -> None:
-    """One length-prefixed message on the order pipe."""
-    view = memoryview(_ORDER_LEN.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def read_blob(fd: int) -> bytes:
-    head = _read_exact(fd, _ORDER_LEN.size)
-    (size,) = _ORDER_LEN.unpack(head)
-    return _read_exact(fd, size)
-
-
-def recv_exact(sock: socket.socket, size: int) -> bytes:
-    """Exactly ``size`` bytes from a stream socket; OSError if it ends first."""
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise OSError("unexpected end of stream")
-        data += chunk
-    return bytes(data)
-
-
-def _read_exact(fd: int, size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            raise EOFError("order pipe closed")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)

@@ -31,7 +31,7 @@ import threading
 
 from execbox.errors import SandboxSetupError
 from execbox.sandbox.child import ChildFds, ChildPlan
-from execbox.sandbox.protocol import recv_exact
+from execbox.sandbox.wire import drain, recv_exact
 
 _LEN = struct.Struct("!Q")
 
@@ -120,12 +120,7 @@ def serve(sock: socket.socket) -> None:
     while True:
         ready, _, _ = select.select([sock, wake_r], [], [], 5)
         if wake_r in ready:
-            while True:
-                try:
-                    if not os.read(wake_r, 4096):
-                        break
-                except BlockingIOError:
-                    break
+            drain(wake_r)
         live -= _reap()
         if sock not in ready:
             continue

@@ -50,6 +50,7 @@ import sys
 import time
 
 from execbox.sandbox.boxfiles import BOX_DIR, memfd, write_files
+from execbox.sandbox.wire import LENGTH, drain, read_blob, recv_exact, send_frame
 
 TYPE_CHECKING = False  # not typing's: importing typing would cost every fork ~1 MiB
 if TYPE_CHECKING:
@@ -61,8 +62,6 @@ if TYPE_CHECKING:
     Program = Callable[[list[str], dict[str, str]], None]  # a zygote's run(argv, env)
     Prepare = Callable[[], None] | None  # its prepare(), if any
 
-_LEN = struct.Struct("!Q")  # the spawner protocol's framing (spawner.py)
-_FRAME = struct.Struct("!cI")  # a status frame's header (protocol.py)
 _REPORT = struct.Struct("=iIQ")  # to the init: the program's pid, pad, CPU ns of its setup
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from execbox.sandbox.template import main; main()")
@@ -78,10 +77,10 @@ def command(interpreter: str, src: str, zygote: str, function: str, library: str
     return [interpreter, "-c", _BOOT, src, "{fd}", zygote, function, library]
 
 
-def encode_plan(init_binary: str, init_plan: bytes, join_plan: bytes) -> bytes:
-    """A template sandbox to build: its C init and plan (native_init.encode), and what
-    its program needs to join it (native_init.encode_join)."""
-    return marshal.dumps(("build", init_binary, init_plan, join_plan))
+def encode_plan(init_binary: str, plan: bytes) -> bytes:
+    """A template sandbox to build: its C init and plan (native_init.encode), which its
+    program also joins it by."""
+    return marshal.dumps(("build", init_binary, plan))
 
 
 def encode_arm(init_pid: int) -> bytes:
@@ -144,11 +143,11 @@ class _Native:
 
 
 class _Box:
-    __slots__ = ("control", "init_pid", "init_pidfd", "join_plan", "report", "status",
-                 "stderr", "stdout")
+    __slots__ = ("control", "init_pid", "init_pidfd", "plan", "report", "status", "stderr",
+                 "stdout")
 
-    def __init__(self, join_plan: bytes, fds: list[int], report: int) -> None:
-        self.join_plan = join_plan
+    def __init__(self, plan: bytes, fds: list[int], report: int) -> None:
+        self.plan = plan
         self.stdout, self.stderr, self.status, self.control = fds  # write ends; order read end
         self.report = report  # write end of the report pipe (the init reads the other)
         self.init_pid = 0
@@ -172,45 +171,44 @@ def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prep
     while True:
         ready, _, _ = select.select([sock, wake_r], [], [], 5)
         if wake_r in ready:
-            _drain(wake_r)
+            drain(wake_r)
         _reap(inits)
         if sock not in ready:
             continue
         try:
-            head, fds = _recv_fds(sock, _LEN.size, 4)
-            head += _recv_exact(sock, _LEN.size - len(head)) if head else b""
+            head, fds = _recv_fds(sock, LENGTH.size, 4)
+            head += recv_exact(sock, LENGTH.size - len(head)) if head else b""
         except OSError:
             head = b""
         if not head:  # the backend is gone (closed, or killed): take every sandbox down
             for pid in inits:
                 os.kill(pid, _signal.SIGKILL)  # not reaped yet: still ours
             return
-        (size,) = _LEN.unpack(head)
-        kind, *args = marshal.loads(_recv_exact(sock, size))  # noqa: S302 - the backend's
+        (size,) = LENGTH.unpack(head)
+        kind, *args = marshal.loads(recv_exact(sock, size))  # noqa: S302 - the backend's
         if kind == "arm":
             box = inits.get(args[0])
             if box is not None and box.stdout >= 0:
                 _fork_program(box, native, target, prepare)
                 box.close()  # the program has its copies; the init is reaped later
             continue
-        init_binary, init_plan, join_plan = args
-        built = _spawn_init(fds, join_plan, native, init_binary, init_plan)
+        init_binary, plan = args
+        built = _spawn_init(fds, plan, native, init_binary)
         if built is not None:
             inits[built.init_pid] = built
         pid = built.init_pid if built is not None else 0
         pidfd = os.pidfd_open(pid) if pid else -1
         try:
-            _send_fds(sock, _LEN.pack(pid), [pidfd] if pid else [])
+            _send_fds(sock, LENGTH.pack(pid), [pidfd] if pid else [])
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
 
 
-def _spawn_init(fds: list[int], join_plan: bytes, native: _Native, binary: str,
-                plan: bytes) -> _Box | None:
+def _spawn_init(fds: list[int], plan: bytes, native: _Native, binary: str) -> _Box | None:
     """Start a sandbox's init; its box, or None (and the descriptors closed)."""
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
-    box = _Box(join_plan, fds, report_w)
+    box = _Box(plan, fds, report_w)
     plan_fd = os.memfd_create("plan", os.MFD_CLOEXEC)
     try:
         os.write(plan_fd, plan)
@@ -229,7 +227,7 @@ def _spawn_init(fds: list[int], join_plan: bytes, native: _Native, binary: str,
 
 def _fork_program(box: _Box, native: _Native, target: Program, prepare: Prepare) -> None:
     """Fork the program into the box; it waits there for its order."""
-    done: int = native.fork_program(box.init_pidfd, box.join_plan, len(box.join_plan),
+    done: int = native.fork_program(box.init_pidfd, box.plan, len(box.plan),
                                     box.stdout, box.stderr, box.status, box.control,
                                     box.report)
     if done == 0:  # the program: in the sandbox, as its user, under seccomp
@@ -268,7 +266,7 @@ def _program(box: _Box, target: Program, prepare: Prepare) -> NoReturn:
         _frame(box.status, b"A", b"{}")  # armed: the backend hands the sandbox out
         stage = "order"
         argv, env, files, limits, stdin_bytes = marshal.loads(  # noqa: S302 - the backend's
-            _read_blob(box.control))
+            read_blob(box.control))
         os.close(box.control)
         stage = "files"
         write_files(BOX_DIR, files)
@@ -307,49 +305,21 @@ def _become_program(limits: tuple[tuple[int, int, int], ...]) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
-# ---- small helpers (the protocol modules' own import json and pickle) ----
+# ---- small helpers (the socket module's, without its enums) ----
 
 def _frame(fd: int, kind: bytes, body: bytes) -> None:
-    view = memoryview(_FRAME.pack(kind, len(body)) + body)
     try:
-        while view:
-            view = view[os.write(fd, view):]
+        send_frame(fd, kind, body)
     except OSError:  # the backend is gone
         pass
 
 
 def _json_str(text: str) -> bytes:
     """A JSON string literal of ``text`` (every character outside printable ASCII, and
-    the two JSON reserves, escaped)."""
+    the two JSON reserves, escaped): the json module is not imported here."""
     return ('"' + "".join(c if " " <= c <= "~" and c not in '"\\' else
                           f"\\u{ord(c):04x}" if ord(c) < 0x10000 else "?" for c in text)
             + '"').encode()
-
-
-def _read_blob(fd: int) -> bytes:
-    (size,) = _LEN.unpack(_read_exact(fd, _LEN.size))
-    return _read_exact(fd, size)
-
-
-def _read_exact(fd: int, size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            raise EOFError("order pipe closed")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def _recv_exact(sock: _socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise OSError("unexpected end of stream")
-        data += chunk
-    return data
 
 
 def _recv_fds(sock: _socket.socket, size: int, most: int) -> tuple[bytes, list[int]]:
@@ -366,12 +336,3 @@ def _recv_fds(sock: _socket.socket, size: int, most: int) -> tuple[bytes, list[i
 def _send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:
     ancillary = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
     sock.sendmsg([data], ancillary)
-
-
-def _drain(fd: int) -> None:
-    while True:
-        try:
-            if not os.read(fd, 4096):
-                return
-        except BlockingIOError:
-            return

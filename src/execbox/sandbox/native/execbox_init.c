@@ -463,15 +463,16 @@ static void serve(void) {
 /* ---- libexecbox-join.so: the template spawner's fork of a program ----
  *
  * execbox_fork_program forks the calling (single-threaded) spawner into the pid namespace
- * of the init behind init_pidfd. The parent gets the child's pid (or -errno). The child
- * keeps only the four descriptors named, enters the sandbox's cgroup, joins the init's
- * mount, network, ipc, uts and cgroup namespaces (its root becomes the sandbox's), takes
- * the plan's rlimits and drops to the sandbox user exactly as the init did — bounding set,
- * uid, capabilities, no_new_privs, not dumpable, seccomp — and returns 0. On failure it
- * writes an ERROR frame on the status pipe and exits 125: it never returns to the
- * spawner's code unsandboxed. Called through ctypes.PyDLL (the GIL held), with the C
- * library's fork: in C, so that the child writes to almost none of the interpreter's pages
- * before it is sealed (each page a forked interpreter writes is copied). */
+ * of the init behind init_pidfd, through a vfork child that exits at once so that the init
+ * adopts the program. The caller gets 1 (or -errno). The program keeps only the
+ * descriptors named, enters the sandbox's cgroup, joins the init's mount, network, ipc,
+ * uts and cgroup namespaces (its root becomes the sandbox's), takes stdio, the plan's
+ * rlimits and drops to the sandbox user exactly as the init did — bounding set, uid,
+ * capabilities, no_new_privs, seccomp — and returns 0 once adopted. On failure it writes
+ * an ERROR frame on the status pipe and exits 125: it never returns to the spawner's code
+ * unsandboxed. Called through ctypes.PyDLL (the GIL held), with the C library's fork: in
+ * C, so that the program writes to almost none of the interpreter's pages before it is
+ * sealed (each page a forked interpreter writes is copied). */
 static void keep_only(int *keep, int n) {
     for (int i = 0; i < n; i++) /* sort them */
         for (int j = i + 1; j < n; j++)
@@ -526,7 +527,7 @@ int execbox_spawn_init(const char *binary, int plan_fd, int status, int report) 
 
 static volatile int fork_error; /* written by the vfork child, which shares our memory */
 
-int execbox_fork_program(int init_pidfd, const unsigned char *join_plan, size_t plan_len,
+int execbox_fork_program(int init_pidfd, const unsigned char *init_plan, size_t plan_len,
                          int stdout_fd, int stderr_fd, int status, int control, int report) {
     if (open_own_pid_ns() < 0 || setns(init_pidfd, CLONE_NEWPID) < 0) return -errno;
     sigset_t all, old;
@@ -546,7 +547,7 @@ int execbox_fork_program(int init_pidfd, const unsigned char *join_plan, size_t 
         at("join");
         int keep[6] = {stdout_fd, stderr_fd, status, control, report, init_pidfd};
         keep_only(keep, 6);
-        parse_plan(join_plan, plan_len);
+        parse_plan(init_plan, plan_len); /* the init's: the parts a program needs */
         enter_cgroup();
         at("namespaces");
         CHECK(setns(init_pidfd, CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
