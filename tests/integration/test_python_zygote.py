@@ -227,3 +227,65 @@ def test_template_spawner_death_takes_its_sandboxes_down(tmp_path):
         assert (r.status, r.stdout) == (Status.OK, b"1\n")
     finally:
         b.close()
+
+
+# --- network namespaces lent from the template spawner's pool (template._Nets)
+
+_NET_PROBE = (
+    b"import fcntl, os, socket, struct, sys, time\n"
+    b"net = os.readlink('/proc/self/ns/net')\n"
+    b"s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    b"flags = struct.unpack('16sH', fcntl.ioctl(s, 0x8913, struct.pack('16sH', b'lo', 0)))[1]\n"
+    b"names = [n for _, n in socket.if_nameindex()]\n"
+    b"taken = []\n"
+    b"u = socket.socket(socket.AF_UNIX)\n"
+    b"try:\n    u.bind('\\0execbox-net-probe')\nexcept OSError:\n    taken.append('abstract')\n"
+    b"try:\n    s.bind(('0.0.0.0', 4242))\nexcept OSError:\n    taken.append('udp')\n"
+    b"print(net, names, flags & 1, taken, flush=True)\n"
+    b"if os.fork() == 0:\n"  # a daemon keeps both: killed with the sandbox, or not?
+    b"    os.setsid()\n    sys.stdout.close()\n    time.sleep(60)\n"
+)
+
+
+def test_recycled_network_namespaces_are_exclusive_and_empty(tmp_path):
+    """A template sandbox's network namespace comes from a pool: every live sandbox has
+    one of its own (never the host's), and one lent again carries nothing of the sandbox
+    that had it — its daemon is dead, the abstract socket name and the port it held are
+    free — and its loopback is still down."""
+    import os
+
+    b = NamespaceBackend(SandboxSettings(state_dir=str(tmp_path)))
+    host = os.readlink("/proc/self/ns/net")
+    try:
+        seen: list[str] = []
+        for _ in range(3):  # three alive at once: three namespaces
+            boxes = [b.build(inprocess=INPROCESS) for _ in range(3)]
+            lines = []
+            for box in boxes:
+                r = b.execute(box, _spec(_NET_PROBE))
+                assert r.status is Status.OK, r
+                lines.append(r.stdout.decode().split())
+            nets = [line[0] for line in lines]
+            assert len(set(nets)) == 3 and host not in nets
+            for line in lines:
+                assert line[1:] == ["['lo']", "0", "[]"]  # lo only, down, nothing held
+            seen += nets
+            b._reaper.drain()  # every init reaped: their namespaces go back to the pool
+        assert len(set(seen)) < len(seen)  # lent again (else this proves nothing)
+    finally:
+        b.close()
+
+
+def test_a_fresh_network_namespace_per_sandbox_when_asked(tmp_path):
+    b = NamespaceBackend(SandboxSettings(state_dir=str(tmp_path), recycle_netns=False))
+    try:
+        nets = []
+        for _ in range(3):
+            r = b.execute(b.build(inprocess=INPROCESS), _spec(b"import os\n"
+                                                             b"print(os.stat('/proc/self/ns/net').st_ino)\n"))
+            assert r.status is Status.OK, r
+            nets.append(r.stdout)
+            b._reaper.drain()
+        assert len(set(nets)) == 3
+    finally:
+        b.close()

@@ -27,17 +27,19 @@ def _root(pty: bool = False) -> mounts.RootPlan:
                            8 << 20, 8 << 20, 1000, pty)
 
 
-def _frames_of(binary: str, plan: bytes) -> tuple[int, protocol.FrameReader]:
-    """Run the init on ``plan`` (fd 4) with a status pipe (fd 3); its exit status and
-    what it said."""
+def _frames_of(binary: str, plan: bytes, net: int = -1) -> tuple[int, protocol.FrameReader]:
+    """Run the init on ``plan`` (fd 4) with a status pipe (fd 3) (and with ``net`` >= 0,
+    that network namespace to join on fd 6); its exit status and what it said."""
     status_r, status_w = os.pipe()
     plan_fd = os.memfd_create("plan")
     os.write(plan_fd, plan)
     os.lseek(plan_fd, 0, os.SEEK_SET)
     code = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
-            "os.execv(sys.argv[3], [sys.argv[3]])")
-    proc = subprocess.Popen(["python3", "-c", code, str(status_w), str(plan_fd), binary],
-                            pass_fds=(status_w, plan_fd))
+            "net = int(sys.argv[4]); net >= 0 and os.dup2(net, 6); "
+            "os.execv(sys.argv[3], [sys.argv[3], *(['--join-net'] if net >= 0 else [])])")
+    fds = (status_w, plan_fd, *((net,) if net >= 0 else ()))
+    proc = subprocess.Popen(["python3", "-c", code, str(status_w), str(plan_fd), binary,
+                             str(net)], pass_fds=fds)
     os.close(status_w)
     os.close(plan_fd)
     reader = protocol.FrameReader()
@@ -120,3 +122,22 @@ def test_json_strings_of_the_template() -> None:
     for text in ['plain', 'quote " and \\ back', "é\n\t\x00", "😀"]:
         assert isinstance(json.loads(template._json_str(text)), str)
     assert json.loads(template._json_str('a"b\\c\n')) == 'a"b\\c\n'
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the init runs as root")
+def test_a_recycled_network_namespace_is_never_the_hosts(binary: str, tmp_path) -> None:
+    """Template sandboxes join a network namespace from a pool (template._Nets): should the
+    descriptor handed over ever be the host's own namespace, the init refuses to build."""
+    tasks = tmp_path / "tasks"  # stands in for a cgroup's tasks file
+    tasks.write_text("")
+    plan = native_init.encode((str(tasks),), "execbox", _root(), (), 40, b"\0" * 8,
+                              idle=False)
+    host_net = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        status, frames = _frames_of(binary, plan, net=host_net)
+    finally:
+        os.close(host_net)
+    error = frames.first(protocol.ERROR)
+    assert status == 125
+    assert error is not None and error["stage"] == "namespaces"
+    assert "the network namespace given is the host's" in error["message"]

@@ -10,9 +10,9 @@ port, concurrency, queue, api_key_file, allow_unauthenticated, rate_limit, rate_
 key_concurrency, cors_origins (a list), shutdown_grace_s, judge0_auth_user_token_file),
 and queue_timeout_s, max_body_bytes, cache_mb, warm_languages, runs_db; a [pool] table
 (min_warm, max_size, max_uses, cooldown_s, max_age_s, acquire_timeout_s), a [sandbox]
-table (uid_base, slots, cgroup_parent, cgroup_version) and a [runner] table (zygote_mode:
-"fork", the default, or "exec"). A flag on the command line wins over the file. Relative
-paths in the file are relative to it.
+table (uid_base, slots, cgroup_parent, cgroup_version, recycle_netns) and a [runner]
+table (zygote_mode: "fork", the default, or "exec"). A flag on the command line wins over
+the file. Relative paths in the file are relative to it.
 
 On SIGTERM or SIGINT: stop accepting, answer queued requests 503, give running work
 --shutdown-grace seconds, answer what is still running 503, leave unfinished async runs
@@ -43,7 +43,8 @@ _SERVICE_KEYS: dict[str, type] = {
 _TABLES: dict[str, dict[str, type]] = {
     "pool": {"min_warm": int, "max_size": int, "max_uses": int, "cooldown_s": float,
              "max_age_s": float, "acquire_timeout_s": float},
-    "sandbox": {"uid_base": int, "slots": int, "cgroup_parent": str, "cgroup_version": str},
+    "sandbox": {"uid_base": int, "slots": int, "cgroup_parent": str, "cgroup_version": str,
+                "recycle_netns": bool},
     "runner": {"zygote_mode": str},
 }
 _PATHS = ("api_key_file", "judge0_auth_user_token_file", "runs_db")

@@ -219,7 +219,7 @@ class NamespaceBackend:
                 plan = template.encode_plan(
                     self.native_paths()[0],
                     native_init.encode(enter, s.hostname, root, limits_plan, self._last_cap,
-                                       self._bpf, idle))
+                                       self._bpf, idle), s.recycle_netns)
             else:
                 plan = child.ChildPlan(
                     path=self._path, cgroup_enter_files=enter, hostname=s.hostname,

@@ -46,6 +46,7 @@
 
 #define PLAN_FD 4
 #define REPORT_FD 5
+#define NET_FD 6 /* with --join-net: the network namespace to join instead of a new one */
 #define MAX_ITEMS 64
 #define MAX_PLAN (256 * 1024)
 
@@ -392,21 +393,39 @@ static void drop_privileges(int init) {
 #ifndef EXECBOX_LIBRARY
 static void serve(void);
 
-int main(void) {
+/* A recycled network namespace (--join-net, fd 6) must not be the one the init started in:
+ * the host's. Then it becomes ours. */
+static void join_net(void) {
+    struct stat given, own;
+    CHECK(fstat(NET_FD, &given), "the network namespace given");
+    CHECK(stat("/proc/self/ns/net", &own), "this network namespace");
+    if (given.st_ino == own.st_ino && given.st_dev == own.st_dev) {
+        errno = EINVAL;
+        fail("the network namespace given is the host's");
+    }
+    CHECK(setns(NET_FD, CLONE_NEWNET), "join the network namespace");
+    close(NET_FD);
+}
+
+int main(int argc, char **argv) {
     at("start");
     CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig"); /* the spawner died: so do we */
+    int given_net = argc > 1 && strcmp(argv[1], "--join-net") == 0;
     read_plan();
     CHECK(syscall(SYS_close_range, 0, 2, 0), "close stdio");
     CHECK(syscall(SYS_close_range, PLAN_FD, PLAN_FD, 0), "close the plan");
-    CHECK(syscall(SYS_close_range, REPORT_FD + 1, ~0u, 0), "close the rest");
+    CHECK(syscall(SYS_close_range, given_net ? NET_FD + 1 : REPORT_FD + 1, ~0u, 0),
+          "close the rest");
     if (plan.idle) { /* a warm build yields to every running request */
         struct sched_param param = {0};
         CHECK(sched_setscheduler(0, SCHED_IDLE, &param), "SCHED_IDLE");
     }
     enter_cgroup();
     at("namespaces");
-    CHECK(unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP),
-          "unshare");
+    if (given_net)
+        join_net();
+    CHECK(unshare(CLONE_NEWNS | (given_net ? 0 : CLONE_NEWNET) | CLONE_NEWIPC | CLONE_NEWUTS
+                  | CLONE_NEWCGROUP), "unshare");
     CHECK(sethostname(plan.hostname, strlen(plan.hostname)), "sethostname");
     at("mounts");
     build_root();
@@ -489,8 +508,9 @@ static void keep_only(int *keep, int n) {
 
 /* Start the init (a static executable) as pid 1 of a new pid namespace: posix_spawn (the
  * caller's memory is not copied), the status pipe on fd 3, the plan on fd 4, the read end
- * of the program's report pipe on fd 5, default signals and an empty mask. Its pid, or
- * -errno. */
+ * of the program's report pipe on fd 5, default signals and an empty mask; with net >= 0,
+ * that network namespace on fd 6 for the init to join (see execbox_new_netns). Its pid,
+ * or -errno. */
 static int own_pid_ns = -1; /* the caller's pid namespace, to go back to after a fork */
 
 static int open_own_pid_ns(void) {
@@ -498,7 +518,7 @@ static int open_own_pid_ns(void) {
     return own_pid_ns;
 }
 
-int execbox_spawn_init(const char *binary, int plan_fd, int status, int report) {
+int execbox_spawn_init(const char *binary, int plan_fd, int status, int report, int net) {
     if (open_own_pid_ns() < 0) return -errno;
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
@@ -509,11 +529,12 @@ int execbox_spawn_init(const char *binary, int plan_fd, int status, int report) 
     posix_spawn_file_actions_adddup2(&actions, status, 3);
     posix_spawn_file_actions_adddup2(&actions, plan_fd, 4);
     posix_spawn_file_actions_adddup2(&actions, report, 5);
+    if (net >= 0) posix_spawn_file_actions_adddup2(&actions, net, NET_FD);
     posix_spawnattr_init(&attr);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    char *argv[] = {"execbox-init", NULL}, *envp[] = {NULL};
+    char *argv[] = {"execbox-init", net >= 0 ? "--join-net" : NULL, NULL}, *envp[] = {NULL};
     pid_t pid = -1;
     int err = unshare(CLONE_NEWPID) < 0 ? errno : 0;
     if (!err) {
@@ -523,6 +544,21 @@ int execbox_spawn_init(const char *binary, int plan_fd, int status, int report) 
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     return err ? -err : pid;
+}
+
+/* A new network namespace (only a loopback, down), as a descriptor (close-on-exec), or
+ * -errno: made by this thread, which goes back to its own at once. For a template spawner's
+ * pool of namespaces, each one lent to one sandbox at a time (template.py says when one may
+ * be lent again). */
+int execbox_new_netns(void) {
+    static int own_net = -1;
+    if (own_net < 0 && (own_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+        return -errno;
+    if (unshare(CLONE_NEWNET) < 0) return -errno;
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int err = fd < 0 ? errno : 0;
+    if (setns(own_net, CLONE_NEWNET) < 0) abort(); /* never stay in it */
+    return fd < 0 ? -err : fd;
 }
 
 static volatile int fork_error; /* written by the vfork child, which shares our memory */
