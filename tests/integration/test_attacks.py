@@ -6,13 +6,14 @@ For each (attack, language) this module
 
 1. compiles C inside a sandbox (once per source and session),
 2. snapshots the host: processes with a sandbox uid, ``box-*`` cgroups under the suite's
-   cgroup parent, the mount table, sentinel files, the hostname,
+   cgroup parent that hold a process, the mount table, sentinel files, the hostname,
 3. runs the program with the host's bait in its environment (``SECRET_PATH``,
    ``TMP_SENTINEL``, ``LISTEN_PORT``, ``ABSTRACT_SOCKET``... see ``Host.env``),
 4. asserts the expected status/limit, no ``ESCAPED`` on stdout, ``CONTAINED`` printed
    where the attack says so, no host secret in any output or collected file,
 5. asserts that only the exiting init is left when ``run`` returns and, once the backend's
-   teardown is done, that the host is exactly as before: no sandbox process, no cgroup,
+   teardown is done, that the host is exactly as before: no sandbox process, no busy cgroup
+   (and once the backend is closed, no cgroup at all),
    the same mounts, the sentinel files untouched, nothing reached the host's listeners.
 """
 
@@ -348,6 +349,8 @@ def backend(host: Host) -> Iterator[NamespaceBackend]:
         yield b
     finally:
         b.close()
+    # the groups it kept for later sandboxes (leases.py) go with it: none is left
+    assert leftover_cgroups(host.cgroup_parent, busy_only=False) == []
 
 
 def sandbox_processes(uids: range) -> list[str]:
@@ -412,7 +415,7 @@ def stray_processes(uids: range) -> list[str]:
 
 
 def wait_for_teardown(host: Host, timeout: float = 5.0) -> float:
-    """Wait until the backend's asynchronous teardown (init reaped, cgroup removed) is done;
+    """Wait until the backend's asynchronous teardown (init reaped, cgroup emptied) is done;
     the seconds it took. The caller then asserts the host is clean."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -422,9 +425,19 @@ def wait_for_teardown(host: Host, timeout: float = 5.0) -> float:
     return time.monotonic() - start
 
 
-def leftover_cgroups(parent: str) -> list[str]:
+def leftover_cgroups(parent: str, busy_only: bool = True) -> list[str]:
+    """``box-*`` groups under the suite's parent that hold a process (with ``busy_only``:
+    a backend keeps its emptied groups for its next sandboxes, see leases.py), or all."""
     return sorted(str(p / c) for p in execbox_cgroup_parents(parent) for c in os.listdir(p)
-                  if c.startswith("box-") and (p / c).is_dir())
+                  if c.startswith("box-") and (p / c).is_dir()
+                  and (not busy_only or _holds_processes(p / c)))
+
+
+def _holds_processes(group: Path) -> bool:
+    try:
+        return bool((group / "cgroup.procs").read_text().strip())
+    except FileNotFoundError:  # removed meanwhile
+        return False
 
 
 def _file_state(path: Path) -> tuple[Any, ...]:
@@ -457,7 +470,7 @@ def host_state(host: Host) -> HostState:
 
 def assert_host_unchanged(before: HostState, after: HostState, host: Host) -> None:
     assert after.sandbox_processes == [], "processes with a sandbox uid are left on the host"
-    assert after.cgroups == [], "sandbox cgroups are left under the execbox parent"
+    assert after.cgroups == [], "sandbox cgroups under the execbox parent still hold processes"
     assert after.mountinfo == before.mountinfo, "the host's mount table changed"
     assert after.files == before.files, "a sentinel file on the host changed"
     assert after.secret_dir == before.secret_dir, "the host's secret directory changed"

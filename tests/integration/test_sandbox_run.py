@@ -132,11 +132,14 @@ def test_teardown_leaves_no_cgroup_and_leftovers_are_swept(tmp_path):
         for _ in range(3):
             sh(backend, "sleep 0.01 &")
         backend._reaper.drain()
-        assert backend._cgroups.names() == []
+        # kept for the next sandbox (leases.py), every one of them empty
+        kept = backend._cgroups.names()
+        assert kept and all(backend._cgroups.open(n).procs() == [] for n in kept)
         # a server killed mid-run leaves a group behind: the next backend sweeps it
         backend._cgroups.create(f"box-{settings.uid_base + 7}")
     finally:
         backend.close()
+    assert backend._cgroups.names() == [f"box-{settings.uid_base + 7}"]  # only the stray
     other = NamespaceBackend(settings)
     try:
         assert other._cgroups.names() == []
@@ -236,3 +239,42 @@ def test_two_servers_with_their_own_state_dirs_leave_each_other_alone(tmp_path):
         second.close()
         first.close()
         _remove_cgroup_parent(parent)
+
+
+def test_a_kept_cgroup_carries_nothing_to_the_next_sandbox(tmp_path):
+    """Sandboxes one after another get the same (emptied) cgroup (leases.py): the limits,
+    the OOM kill and the pids-limit hit, and the memory peak of one are not the next's."""
+    settings = SandboxSettings(state_dir=str(tmp_path), uid_base=960_000, slots=8,
+                               cgroup=CgroupSettings(parent=f"execbox-test-{os.getpid()}"))
+    backend = NamespaceBackend(settings)
+    py = "/usr/bin/python3"
+    try:
+        oom = backend.run(SandboxSpec(argv=(py, "-c", "x = bytearray(200 << 20)"),
+                                      limits=Limits(memory_mb=32)))
+        assert oom.status is Status.MEMORY_LIMIT, oom
+        backend._reaper.drain()
+        big = backend.run(SandboxSpec(argv=(py, "-c", "x = bytearray(100 << 20); print('ok')"),
+                                      limits=Limits(memory_mb=256)))
+        assert (big.status, big.stdout, big.limits_hit) == (Status.OK, b"ok\n", []), big
+        assert big.memory_kb >= 100 << 10
+        backend._reaper.drain()
+        small = backend.run(SandboxSpec(argv=(py, "-c", "print('ok')")))
+        assert small.status is Status.OK and small.memory_kb < 50 << 10, small  # own peak
+        backend._reaper.drain()
+        bomb = sh(backend, "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait",
+                  limits=Limits(processes=3))
+        assert LimitKind.PROCESSES in bomb.limits_hit, bomb
+        backend._reaper.drain()
+        after = sh(backend, "echo ok")
+        assert (after.status, after.stdout, after.limits_hit) == (Status.OK, b"ok\n", []), after
+        backend._reaper.drain()
+        template = backend.execute(backend.build(inprocess=(py, "execbox.languages.zygotes."
+                                                            "python_zygote:run")),
+                                   SandboxSpec(argv=(py, "main.py"),
+                                               files=(SandboxFile("main.py", b"print(1)"),)))
+        assert (template.status, template.limits_hit) == (Status.OK, []), template
+        assert len(backend._cgroups.names()) == 1  # one group served them all
+    finally:
+        backend.close()
+    assert backend._cgroups.names() == []
+    _remove_cgroup_parent(settings.cgroup.parent)

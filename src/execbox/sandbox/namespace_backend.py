@@ -1,9 +1,10 @@
 """The namespace backend: every layer of DESIGN.md, built per sandbox, from Linux primitives.
 
-Parent side, in order: take a slot (unique uid, cgroup name) → create the cgroup and set
-its limits → plan the child (paths resolved, seccomp compiled once per backend) → the
-spawner forks the init as pid 1 of a new pid namespace → supervise → hand the teardown
-(wait for the init, remove the cgroup, release the slot) to the reaper → decide the status.
+Parent side, in order: take a lease (a slot: unique uid, and its cgroup, kept from an
+earlier sandbox or new, see leases.py) → set the group's limits → plan the child (paths
+resolved, seccomp compiled once per backend) → the spawner forks the init as pid 1 of a
+new pid namespace → supervise → hand the teardown (wait for the init, empty the group,
+give the lease back) to the reaper → decide the status.
 
 ``run`` does it all for one spec (cold). ``build`` stops once the sandbox is sealed and
 waiting (warm, for the pool); ``execute`` sends it one spec; ``discard`` throws it away.
@@ -35,6 +36,7 @@ from execbox.sandbox import (
 )
 from execbox.sandbox.cgroups import Cgroup, CgroupDriver, CgroupStats, detect
 from execbox.sandbox.interaction import Interaction
+from execbox.sandbox.leases import Lease, Leases
 from execbox.sandbox.reaper import Leftover, Reaper
 from execbox.sandbox.spawner import Spawner
 from execbox.sandbox.spec import BindMount, SandboxSettings, SandboxSpec
@@ -71,14 +73,19 @@ class NamespaceBackend:
         self._native_paths: tuple[str, str] | None = None
         self._reaper = Reaper()
         cleanup.sweep(self._slots, self._cgroups)
+        self._leases = Leases(self._slots, self._cgroups)
 
     def close(self) -> None:
-        """Wait for pending teardowns, then release the backend's descriptors."""
+        """Wait for pending teardowns, remove every cgroup kept for a later sandbox, then
+        release the backend's descriptors."""
         self._reaper.drain()
         self._reaper.close()
-        self._spawner.close()
-        for spawner in self._templates.values():
-            spawner.close()
+        try:
+            self._leases.close()
+        finally:
+            self._spawner.close()
+            for spawner in self._templates.values():
+                spawner.close()
 
     def run(self, spec: SandboxSpec, interaction: Interaction | None = None) -> StageResult:
         """Cold: build a sandbox for this spec alone, run it, tear it down. An interactive
@@ -149,9 +156,10 @@ class NamespaceBackend:
             if box.uses == 0:  # built at SCHED_IDLE: now it is a request
                 for pid in _with_children(box.init_pid):
                     os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
-            box.cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
+            box.lease.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
             box.cgroup.reset_peak()
-            before = box.cgroup.stats() if box.uses else None  # counters of earlier runs
+            # counters of earlier runs: of this sandbox's, or of the sandboxes before it
+            before = box.cgroup.stats() if box.uses else box.lease.base
             # the preloaded interpreter becomes the program: its memory is the program's, as
             # a cold run's interpreter's is (only the init's is not). (An in-process program
             # is forked from the init: only the pages it writes are its own.)
@@ -192,22 +200,24 @@ class NamespaceBackend:
         self._tear_down(box)
 
     def _tear_down(self, box: WarmSandbox) -> None:
-        def done() -> None:
-            box.pipes.close()
-            self._slots.release(box.slot)
-
-        self._reaper.submit(Leftover(box.pidfd, box.cgroup, done))
+        self._reaper.submit(Leftover(box.pidfd, box.cgroup.name,
+                                     lambda: self._leases.give_back(box.lease),
+                                     box.pipes.close))
 
     def _start(self, extra: tuple[BindMount, ...], limits: Limits,
                order: child.RunOrder | None, zygote: tuple[str, ...] | None = None,
                inprocess: tuple[str, str] | None = None, max_uses: int = 1,
                idle: bool = True) -> WarmSandbox:
-        """Slot, cgroup, plan, pipes and the init forked by the spawner."""
-        slot = self._slots.acquire()
-        cgroup: Cgroup | None = None
+        """Lease (slot and cgroup), limits, plan, pipes and the init forked by the spawner."""
+        lease = self._leases.take()
+        slot, cgroup = lease.slot, lease.cgroup
         try:
-            cgroup = self._cgroups.create(slot.name)
-            cgroup.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
+            if order is None:  # warm: its order sets the run's limits
+                lease.set_build_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
+            else:
+                lease.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
+                if lease.base is not None:  # a group of earlier sandboxes: its own peak
+                    cgroup.reset_peak()
             s = self.settings
             root = mounts.plan(self._root_dir, s.runtime_mounts + extra, s.masked_paths,
                                slot.uid, slot.gid, s.work_dir_mb, s.tmp_mb, s.inodes,
@@ -242,11 +252,9 @@ class NamespaceBackend:
                 for fd in child_ends:
                     os.close(fd)
         except BaseException:
-            if cgroup is not None:
-                cgroup.remove()
-            self._slots.release(slot)
+            self._leases.drop(lease)
             raise
-        return WarmSandbox(slot=slot, cgroup=cgroup, pidfd=pidfd, pipes=parent_ends,
+        return WarmSandbox(slot=slot, cgroup=cgroup, lease=lease, pidfd=pidfd, pipes=parent_ends,
                            mounts=extra, caps=limits, zygote=zygote, max_uses=max_uses,
                            init_pid=init_pid, template=inprocess is not None)
 
@@ -298,6 +306,7 @@ class NamespaceBackend:
                 interaction: Interaction | None = None) -> StageResult:
         """Supervise the run; tear down unless reusable; decide the status."""
         box.reusable = False
+        before = before if before is not None else box.lease.base
         try:
             raw = supervise(box.pidfd, box.pipes, spec.limits, box.cgroup,
                             self.settings.setup_timeout_ms / 1000, frames, memory_baseline,
@@ -327,6 +336,7 @@ class WarmSandbox:
 
     slot: Slot
     cgroup: Cgroup
+    lease: Lease  # of the slot and the cgroup: given back at teardown
     pidfd: int
     pipes: Pipes
     mounts: tuple[BindMount, ...]

@@ -1,14 +1,14 @@
-"""Teardown off the request path: wait for a sandbox's init to exit, remove its cgroup,
-free its slot.
+"""Teardown off the request path: wait for a sandbox's init to exit, empty its cgroup and give
+its lease back (leases.py), close its pipes.
 
 By the time a run's result is known the program and everything it started are dead (the
 init killed them and reported), so what is left — the init's own exit, which tears down its
-mount and network namespaces (about a millisecond of kernel work), and the cgroup's rmdir —
-does not need to hold up the answer. One worker thread per backend does it in order;
-``drain`` (called by ``close``) waits until nothing is pending, so no zombie, cgroup or
-slot outlives the backend. Each teardown starts ``delay_s`` after it was handed over, not
-at once: the run's answer is still on its way out of this process then, and the teardown's
-Python code would compete with it for the GIL.
+namespaces, and emptying the cgroup (or removing it) — does not need to hold up the
+answer. One worker thread per backend does it in order; ``drain`` (called by ``close``)
+waits until nothing is pending, so no zombie or busy cgroup outlives the backend (the
+backend then removes the groups it kept). Each teardown starts ``delay_s`` after it was
+handed over, not at once: the run's answer is still on its way out of this process then,
+and the teardown's Python code would compete with it for the GIL.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from execbox.sandbox.cgroups import Cgroup
-
 
 @dataclass(frozen=True, slots=True)
 class Leftover:
     init_pidfd: int  # readable once the init has exited; closed here
-    cgroup: Cgroup
-    release: Callable[[], None]  # closes its pipes and frees its slot once the cgroup is gone
+    name: str  # its cgroup's, for errors
+    give_back: Callable[[], None]  # once the init is gone: empty the cgroup, return the lease
+    release: Callable[[], None]  # then, come what may: closes its pipes
     handed_at: float = field(default_factory=time.monotonic)
 
 
@@ -68,9 +67,9 @@ class Reaper:
 def tear_down(item: Leftover, errors: list[str]) -> None:
     try:
         select.select([item.init_pidfd], [], [])
-        item.cgroup.remove()
+        item.give_back()
     except Exception as exc:
-        errors.append(f"teardown of {item.cgroup.name}: {exc}")
+        errors.append(f"teardown of {item.name}: {exc}")
     finally:
         os.close(item.init_pidfd)
         item.release()
