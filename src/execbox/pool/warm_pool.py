@@ -65,8 +65,9 @@ class PoolSettings:
     cooldown_s: float = 0.0  # pause between two runs of one sandbox (max_uses > 1)
     max_age_s: float = 600.0  # older warm boxes are rebuilt (health check on acquire)
     acquire_timeout_s: float = 10.0
-    # after a run ends, refills (of flavors with a warm sandbox left) wait this long: the
-    # run's answer is still on its way out of this process and a build would hold the GIL
+    # after the last run in flight ends, refills (of flavors with a warm sandbox left) wait
+    # this long: its answer is still on its way out and a build would hold the GIL (while
+    # runs are in flight, refills go on)
     refill_delay_s: float = 0.01
 
     def __post_init__(self) -> None:
@@ -259,19 +260,22 @@ class WarmPool:
                         return
                     if self._reuse():
                         continue
-                    # While runs are in flight, and for refill_delay_s after one ended (its
-                    # answer is on its way out), the server's CPU and GIL are theirs: a
-                    # flavor is refilled then only if it has no warm sandbox left at all.
+                    # For refill_delay_s after the last run in flight ended (its answer is
+                    # on its way out), the server's CPU and GIL are that answer's: a flavor
+                    # is refilled then only if it has no warm sandbox left at all. While
+                    # runs are in flight, refills go on (their inits at SCHED_IDLE): under
+                    # sustained load waiting for a pause would leave the requests to build
+                    # their sandboxes themselves.
                     quiet_at = self._last_done + self.settings.refill_delay_s
-                    busy = (any(s.busy for s in self._states.values())
-                            or time.monotonic() < quiet_at)
+                    answering = (not any(s.busy for s in self._states.values())
+                                 and time.monotonic() < quiet_at)
                     todo = next((s for s in self._states.values()
                                  if len(s.warm) + s.building < self.settings.min_warm
                                  and s.size < self.settings.max_size
-                                 and (not busy or not s.warm)), None)
+                                 and (not answering or not s.warm)), None)
                     if todo is None:
                         cooling = [t for s in self._states.values() for t, _ in s.cooling]
-                        wake = min([*cooling, quiet_at]) if cooling or busy else 0.0
+                        wake = min([*cooling, quiet_at]) if cooling or answering else 0.0
                         wait = wake - time.monotonic() if wake else 1.0
                         self._cond.wait(min(max(wait, 0.001), 1.0))
                 todo.building += 1
