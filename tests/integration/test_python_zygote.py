@@ -289,3 +289,31 @@ def test_a_fresh_network_namespace_per_sandbox_when_asked(tmp_path):
         assert len(set(nets)) == 3
     finally:
         b.close()
+
+
+def test_a_dead_forker_is_replaced(tmp_path):
+    """The template spawner forks its inits through one small C process (the init's
+    --forker mode); killed, it is started again for the next sandbox."""
+    import os
+    import signal
+
+    b = NamespaceBackend(SandboxSettings(state_dir=str(tmp_path)))
+    try:
+        r = b.execute(b.build(inprocess=INPROCESS), _spec(b"print(1)\n"))
+        assert (r.status, r.stdout) == (Status.OK, b"1\n")
+        spawner = b._template(*INPROCESS)._proc.pid
+        with open(f"/proc/{spawner}/task/{spawner}/children") as f:
+            children = [int(p) for p in f.read().split()]
+        forkers = [p for p in children if "--forker" in _cmdline(p)]
+        assert len(forkers) == 1
+        os.kill(forkers[0], signal.SIGKILL)
+        for _ in range(2):  # the first build may find it dead only when it asks it
+            r = b.execute(b.build(inprocess=INPROCESS), _spec(b"print(2)\n"))
+            assert (r.status, r.stdout) == (Status.OK, b"2\n"), r
+    finally:
+        b.close()
+
+
+def _cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().decode(errors="replace")

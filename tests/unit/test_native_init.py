@@ -141,3 +141,26 @@ def test_a_recycled_network_namespace_is_never_the_hosts(binary: str, tmp_path) 
     assert status == 125
     assert error is not None and error["stage"] == "namespaces"
     assert "the network namespace given is the host's" in error["message"]
+
+
+def test_the_forker_answers_a_malformed_request_with_an_error(binary: str) -> None:
+    """--forker (one per template spawner) forks inits on request; a request without the
+    descriptors an init needs gets -EINVAL, and the forker serves on until its socket
+    closes."""
+    import errno
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.posix_spawn(binary, [binary, "--forker"], {},  # as template._Forker does
+                         file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)])
+    theirs.close()
+    try:
+        r, w = os.pipe()
+        for _ in range(2):
+            socket.send_fds(ours, [b"\0"], [r, w])  # two descriptors, not three
+            assert struct.unpack("=i", ours.recv(4))[0] == -errno.EINVAL
+        os.close(r)
+        os.close(w)
+    finally:
+        ours.close()
+    assert os.waitpid(pid, 0)[1] == 0  # its socket closed: it left

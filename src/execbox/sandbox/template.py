@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     Program = Callable[[list[str], dict[str, str]], None]  # a zygote's run(argv, env)
     Prepare = Callable[[], None] | None  # its prepare(), if any
 
+_PID = struct.Struct("=i")  # the forker's answer: an init's pid, or -errno
 _REPORT = struct.Struct("=iIQ")  # to the init: the program's pid, pad, CPU ns of its setup
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from execbox.sandbox.template import main; main()")
@@ -127,16 +128,12 @@ def _load(path: str, function: str) -> tuple[Program, Prepare]:
 
 
 class _Native:
-    """execbox_spawn_init and execbox_fork_program. PyDLL: called with the GIL held, so a
+    """execbox_new_netns and execbox_fork_program. PyDLL: called with the GIL held, so a
     forked child returns into the interpreter holding it (one thread, nothing else to
     re-initialise: CPython's own at-fork work would write to ~200 more pages)."""
 
     def __init__(self, path: str) -> None:
         lib = ctypes.PyDLL(path)
-        self.spawn_init = lib.execbox_spawn_init
-        self.spawn_init.restype = ctypes.c_int
-        self.spawn_init.argtypes = (ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                    ctypes.c_int)
         self.new_netns = lib.execbox_new_netns
         self.new_netns.restype = ctypes.c_int
         self.new_netns.argtypes = ()
@@ -172,6 +169,7 @@ def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prep
     goes away; then kill every sandbox."""
     inits: dict[int, _Box] = {}
     nets = _Nets(native)
+    forker = _Forker()
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     _signal.signal(_signal.SIGCHLD, lambda *_: None)
@@ -179,7 +177,7 @@ def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prep
         ready, _, _ = select.select([sock, wake_r], [], [], 5)
         if wake_r in ready:
             drain(wake_r)
-        _reap(inits, nets)
+        _reap(inits, nets, forker)
         if sock not in ready:
             continue
         try:
@@ -190,6 +188,7 @@ def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prep
         if not head:  # the backend is gone (closed, or killed): take every sandbox down
             for pid in inits:
                 os.kill(pid, _signal.SIGKILL)  # not reaped yet: still ours
+            forker.close()
             return
         (size,) = LENGTH.unpack(head)
         kind, *args = marshal.loads(recv_exact(sock, size))  # noqa: S302 - the backend's
@@ -200,7 +199,7 @@ def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prep
                 box.close()  # the program has its copies; the init is reaped later
             continue
         init_binary, plan, recycle_net = args
-        built = _spawn_init(fds, plan, native, init_binary, nets if recycle_net else None)
+        built = _spawn_init(fds, plan, forker, init_binary, nets if recycle_net else None)
         if built is not None:
             inits[built.init_pid] = built
         pid = built.init_pid if built is not None else 0
@@ -212,7 +211,7 @@ def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prep
                 os.close(pidfd)
 
 
-def _spawn_init(fds: list[int], plan: bytes, native: _Native, binary: str,
+def _spawn_init(fds: list[int], plan: bytes, forker: _Forker, binary: str,
                 nets: _Nets | None) -> _Box | None:
     """Start a sandbox's init (in a network namespace from ``nets``, else a new one); its
     box, or None (and the descriptors closed)."""
@@ -223,7 +222,7 @@ def _spawn_init(fds: list[int], plan: bytes, native: _Native, binary: str,
     try:
         os.write(plan_fd, plan)
         os.lseek(plan_fd, 0, os.SEEK_SET)
-        pid: int = native.spawn_init(binary.encode(), plan_fd, box.status, report_r, net)
+        pid = forker.fork_init(binary, [box.status, plan_fd, report_r, *([net] * (net >= 0))])
     finally:
         os.close(plan_fd)
         os.close(report_r)
@@ -235,6 +234,52 @@ def _spawn_init(fds: list[int], plan: bytes, native: _Native, binary: str,
     box.init_pid = pid
     box.init_pidfd = os.pidfd_open(pid)  # not reaped yet (only _reap does): it is the init
     return box
+
+
+class _Forker:
+    """The C init in its --forker mode (execbox_init.c): started once, it forks every init
+    of this spawner as this spawner's child (an exec per sandbox cost the machine more:
+    CPUID traps at every glibc start on a VM). Started again if it died."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.binary = ""
+        self._sock: _socket.socket | None = None
+
+    def fork_init(self, binary: str, fds: list[int]) -> int:
+        """An init's pid (fds: status, plan, report[, net]), or 0 if none could be forked."""
+        for _ in range(2):  # the forker may have died since: once more with a new one
+            if self._sock is None or binary != self.binary:
+                self._start(binary)
+            assert self._sock is not None
+            try:
+                _send_fds(self._sock, b"\1" if len(fds) == 4 else b"\0", fds)
+                answer = self._sock.recv(4)
+            except OSError:
+                answer = b""
+            if len(answer) == 4:
+                pid: int = _PID.unpack(answer)[0]
+                return max(pid, 0)
+            self.close()
+        return 0
+
+    def _start(self, binary: str) -> None:
+        self.close()
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        try:
+            self.pid = os.posix_spawn(binary, [binary, "--forker"], {},
+                                      file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)],
+                                      setsigmask=(), setsigdef=range(1, _signal.NSIG))
+        finally:
+            theirs.close()
+        self.binary = binary
+        self._sock = ours
+
+    def close(self) -> None:
+        """Let it go (it exits when its socket closes; _reap collects it)."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
 
 class _Nets:
@@ -283,7 +328,7 @@ def _fork_program(box: _Box, native: _Native, target: Program, prepare: Prepare)
                % (-done, _json_str(os.strerror(-done))))
 
 
-def _reap(inits: dict[int, _Box], nets: _Nets) -> None:
+def _reap(inits: dict[int, _Box], nets: _Nets, forker: _Forker) -> None:
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -291,6 +336,9 @@ def _reap(inits: dict[int, _Box], nets: _Nets) -> None:
             return
         if pid == 0:
             return
+        if pid == forker.pid:  # the next init needs a new one
+            forker.close()
+            forker.pid = 0
         box = inits.pop(pid, None)
         if box is not None:  # an init is gone: its sandbox with it (every process of it)
             box.close()

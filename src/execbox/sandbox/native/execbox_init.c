@@ -5,8 +5,8 @@
  * init's namespaces (execbox/sandbox/template.py), so the init itself only builds the
  * sandbox and then reaps orphans. Written in Python it was a fork of the spawner's
  * interpreter: its page tables copied, every page it touched copied again, ~5 ms of the
- * machine per sandbox. This one is exec'd (posix_spawn: no copy of anything) and costs
- * a few hundred microseconds of its own.
+ * machine per sandbox. This one is forked from a small process of its own, started once
+ * per template spawner (--forker, below), and costs a few hundred microseconds.
  *
  * It does what execbox.sandbox.child.prepare does, in the same order, from a plan the
  * parent computed (execbox.sandbox.native_init.encode), then reports READY and reaps:
@@ -15,7 +15,8 @@
  *   on tmpfs -> pivot_root -> rlimits -> drop the bounding set -> become the sandbox
  *   user -> clear caps, no_new_privs, not dumpable -> seccomp -> READY -> reap forever
  *
- * Descriptors: 3 = status pipe (write end), 4 = the plan (a memfd, read from the start).
+ * Descriptors: 3 = status pipe (write end), 4 = the plan (a memfd, read from the start),
+ * 5 = the program's report pipe, 6 = a network namespace to join (with --join-net).
  * Plan records: 1 tag byte, 4-byte little-endian length, payload (see native_init.py).
  * Frames on the status pipe: 1 kind byte, 4-byte big-endian length, a JSON object.
  */
@@ -28,7 +29,6 @@
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
-#include <spawn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +37,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -407,10 +408,9 @@ static void join_net(void) {
     close(NET_FD);
 }
 
-int main(int argc, char **argv) {
+static void run_init(int given_net) {
     at("start");
     CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig"); /* the spawner died: so do we */
-    int given_net = argc > 1 && strcmp(argv[1], "--join-net") == 0;
     read_plan();
     CHECK(syscall(SYS_close_range, 0, 2, 0), "close stdio");
     CHECK(syscall(SYS_close_range, PLAN_FD, PLAN_FD, 0), "close the plan");
@@ -438,6 +438,64 @@ int main(int argc, char **argv) {
     snprintf(json, sizeof json, "{\"marks\": [%s]}", marks);
     frame('R', json);
     serve();
+}
+
+/* The forker (--forker, its socket on fd 3): started once by a template spawner, it forks
+ * each init, as pid 1 of a new pid namespace and a child of the spawner (CLONE_PARENT: the
+ * spawner reaps it as if it had started it). A fork of this small process costs the machine
+ * far less than an exec: an exec'd glibc program asks the CPU for its features and caches
+ * with CPUID at start, and on a virtual machine every CPUID traps to the hypervisor (about a
+ * sixth of an init's time on the project's VM). A request is one byte (1: join the network
+ * namespace passed) with the descriptors status, plan, report[, net] (SCM_RIGHTS); the
+ * answer is the init's pid as an int32, or -errno. */
+static void become_init(int *fds, int n, int given_net) {
+    int high[4];
+    for (int i = 0; i < n; i++) /* out of the way of 3..6 first, then into place */
+        if ((high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 100)) < 0) _exit(125);
+    for (int i = 0; i < n; i++)
+        if (dup2(high[i], 3 + i) < 0) _exit(125); /* 3 status, 4 plan, 5 report, 6 net */
+    if (syscall(SYS_close_range, 3 + n, ~0u, 0) < 0) _exit(125);
+    status_fd = 3;
+    run_init(given_net);
+}
+
+static void forker(void) {
+    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig");
+    int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (own < 0) _exit(125);
+    for (;;) {
+        char flag = 0;
+        struct iovec iov = {&flag, 1};
+        union { struct cmsghdr align; char buf[CMSG_SPACE(4 * sizeof(int))]; } control;
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                             .msg_controllen = sizeof control.buf};
+        ssize_t got = recvmsg(3, &msg, MSG_CMSG_CLOEXEC);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) _exit(0); /* the spawner is gone */
+        int fds[4], n = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) && n < 4; i++)
+                    memcpy(&fds[n++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        int32_t answer;
+        if (got != 1 || (msg.msg_flags & MSG_CTRUNC) || n != (flag ? 4 : 3)) {
+            answer = -EINVAL;
+        } else if (unshare(CLONE_NEWPID) < 0) {
+            answer = -errno;
+        } else {
+            pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+            if (pid == 0) become_init(fds, n, flag);
+            answer = pid < 0 ? -errno : pid;
+            if (setns(own, CLONE_NEWPID) < 0) abort(); /* its forks must go home again */
+        }
+        for (int i = 0; i < n; i++) close(fds[i]);
+        while (send(3, &answer, sizeof answer, MSG_NOSIGNAL) < 0 && errno == EINTR) {}
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--forker") == 0) forker();
+    run_init(argc > 1 && strcmp(argv[1], "--join-net") == 0);
 }
 
 /* The program is forked by the template spawner and adopted by this init (its parent
@@ -506,44 +564,11 @@ static void keep_only(int *keep, int n) {
     CHECK(syscall(SYS_close_range, low, ~0u, 0), "close");
 }
 
-/* Start the init (a static executable) as pid 1 of a new pid namespace: posix_spawn (the
- * caller's memory is not copied), the status pipe on fd 3, the plan on fd 4, the read end
- * of the program's report pipe on fd 5, default signals and an empty mask; with net >= 0,
- * that network namespace on fd 6 for the init to join (see execbox_new_netns). Its pid,
- * or -errno. */
 static int own_pid_ns = -1; /* the caller's pid namespace, to go back to after a fork */
 
 static int open_own_pid_ns(void) {
     if (own_pid_ns < 0) own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
     return own_pid_ns;
-}
-
-int execbox_spawn_init(const char *binary, int plan_fd, int status, int report, int net) {
-    if (open_own_pid_ns() < 0) return -errno;
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, status, 3);
-    posix_spawn_file_actions_adddup2(&actions, plan_fd, 4);
-    posix_spawn_file_actions_adddup2(&actions, report, 5);
-    if (net >= 0) posix_spawn_file_actions_adddup2(&actions, net, NET_FD);
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    char *argv[] = {"execbox-init", net >= 0 ? "--join-net" : NULL, NULL}, *envp[] = {NULL};
-    pid_t pid = -1;
-    int err = unshare(CLONE_NEWPID) < 0 ? errno : 0;
-    if (!err) {
-        err = posix_spawn(&pid, binary, &actions, &attr, argv, envp);
-        if (setns(own_pid_ns, CLONE_NEWPID) < 0) abort(); /* its forks must go home again */
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    return err ? -err : pid;
 }
 
 /* A new network namespace (only a loopback, down), as a descriptor (close-on-exec), or
