@@ -12,8 +12,10 @@ watermark is reset for each run (as for a reused sandbox), its event counters (O
 pids-limit hits) are read when the lease comes back and subtracted, and limits are written
 only when they differ from the ones in force.
 
-At most ``keep`` leases wait; a slot beyond that (or one whose group will not empty) is
-given back as before: group removed, lock released. ``close`` removes every waiting group:
+At most ``keep`` leases wait; a slot beyond that, one whose group will not empty, or one
+whose group's peak cannot be reset (cgroup v2: ``memory.peak`` is reset only through the
+descriptor written to, since Linux 6.12, and read-only before) is given back as before:
+group removed, lock released. ``close`` removes every waiting group:
 nothing outlives the backend.
 """
 
@@ -77,6 +79,9 @@ class Leases:
     def give_back(self, lease: Lease) -> None:
         """After the sandbox's init was reaped: empty the group and keep it for the next
         sandbox, or remove it and free the slot. Raises what removing it raised."""
+        if not lease.cgroup.peak_resettable:  # its next sandbox would get this one's peak
+            self.drop(lease)
+            return
         try:
             lease.cgroup.kill_all()
             lease.base = lease.cgroup.stats()

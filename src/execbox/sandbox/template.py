@@ -269,7 +269,7 @@ class _Forker:
         try:
             self.pid = os.posix_spawn(binary, [binary, "--forker"], {},
                                       file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)],
-                                      setsigmask=(), setsigdef=range(1, _signal.NSIG))
+                                      setsigmask=(), setsigdef=_signal.valid_signals())
         finally:
             theirs.close()
         self.binary = binary

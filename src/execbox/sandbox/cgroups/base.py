@@ -51,6 +51,12 @@ class Cgroup(Protocol):
         """Restart the peak-memory watermark (a no-op where the kernel cannot)."""
         ...
 
+    @property
+    def peak_resettable(self) -> bool:
+        """reset_peak really restarts the watermark: the group can serve a later sandbox
+        (leases.py) without that sandbox's peak being an earlier one's."""
+        ...
+
     def stats(self) -> CgroupStats:
         """Everything the group used, for the run's result."""
         ...

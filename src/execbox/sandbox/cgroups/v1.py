@@ -101,6 +101,10 @@ class V1Cgroup:
     def reset_peak(self) -> None:
         write(self._fs, self._file("memory", "memory.max_usage_in_bytes"), "0")
 
+    @property
+    def peak_resettable(self) -> bool:
+        return True
+
     def stats(self) -> CgroupStats:
         return CgroupStats(
             cpu_usage_ns=self.cpu_usage_ns(),

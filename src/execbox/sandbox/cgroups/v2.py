@@ -63,6 +63,10 @@ class V2Cgroup:
         through the descriptor written to, and stats() reads through a fresh one; before
         6.12 the file is read-only. A group serves one run by default and starts at 0."""
 
+    @property
+    def peak_resettable(self) -> bool:
+        return False  # see reset_peak: a v2 group is not kept for a later sandbox
+
     def stats(self) -> CgroupStats:
         peak = f"{self.dir}/memory.peak"
         return CgroupStats(
