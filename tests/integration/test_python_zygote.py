@@ -291,9 +291,11 @@ def test_a_fresh_network_namespace_per_sandbox_when_asked(tmp_path):
         b.close()
 
 
-def test_a_dead_forker_is_replaced(tmp_path):
+@pytest.mark.parametrize("helper", ["forker", "program server"])
+def test_a_dead_helper_of_the_template_spawner_is_replaced(tmp_path, helper):
     """The template spawner forks its inits through one small C process (the init's
-    --forker mode); killed, it is started again for the next sandbox."""
+    --forker mode) and its programs through a fork of itself that loops in C (the program
+    server); killed, either is started again for the next sandbox."""
     import os
     import signal
 
@@ -304,9 +306,11 @@ def test_a_dead_forker_is_replaced(tmp_path):
         spawner = b._template(*INPROCESS)._proc.pid
         with open(f"/proc/{spawner}/task/{spawner}/children") as f:
             children = [int(p) for p in f.read().split()]
-        forkers = [p for p in children if "--forker" in _cmdline(p)]
-        assert len(forkers) == 1
-        os.kill(forkers[0], signal.SIGKILL)
+        own_ns = os.readlink(f"/proc/{spawner}/ns/pid")  # inits have pid namespaces of theirs
+        helpers = [p for p in children if _pid_ns(p) == own_ns
+                   and ("--forker" in _cmdline(p)) == (helper == "forker")]
+        assert len(helpers) == 1, helpers
+        os.kill(helpers[0], signal.SIGKILL)
         for _ in range(2):  # the first build may find it dead only when it asks it
             r = b.execute(b.build(inprocess=INPROCESS), _spec(b"print(2)\n"))
             assert (r.status, r.stdout) == (Status.OK, b"2\n"), r
@@ -315,5 +319,17 @@ def test_a_dead_forker_is_replaced(tmp_path):
 
 
 def _cmdline(pid: int) -> str:
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        return f.read().decode(errors="replace")
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:  # gone meanwhile
+        return ""
+
+
+def _pid_ns(pid: int) -> str:
+    import os
+
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except FileNotFoundError:  # gone meanwhile (an init exiting)
+        return ""

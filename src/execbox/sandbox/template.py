@@ -1,16 +1,18 @@
 """Template sandboxes: the program is forked from a template spawner, not from the init.
 
 A template spawner is a small process of the sandbox's interpreter (Debian's python3) with
-one zygote loaded (``languages/zygotes/python_zygote.py``). For each warm sandbox it starts
-execbox's C init (``native/execbox_init.c``) as pid 1 of a new pid namespace — posix_spawn,
-nothing of the spawner copied — and the init builds and seals the sandbox and reaps. When
-the backend writes the order on the sandbox's order pipe, the spawner (which watches the
-pipe but never reads it: it never holds a request's data) forks the *program* straight
-into the init's pid namespace, in C (``execbox_fork_program``): the child joins the init's
-other namespaces and cgroup and drops to the sandbox user exactly as the init did
+one zygote loaded (``languages/zygotes/python_zygote.py``). For each warm sandbox it has
+execbox's C init (``native/execbox_init.c``) forked as pid 1 of a new pid namespace — by the
+init's own --forker process, started once (template_procs.Forker): nothing of the spawner
+is copied — and the init builds and seals the sandbox and reaps. Once the init is READY,
+the backend *arms* the sandbox: the spawner's program server (template_procs.ProgramForks,
+a fork of the spawner made before it served anything, looping in C) forks the *program*
+straight into the init's pid namespace (``execbox_fork_program``): the child joins the
+init's other namespaces and cgroup and drops to the sandbox user exactly as the init did
 (bounding set, uid, capabilities, no_new_privs, seccomp) before any Python code of its own
-runs; only then does it read its order, write its files and become the program. One fork
-of a warm interpreter per run, and no Python in the init.
+runs; only then does it wait for its order (on a pipe only it reads: the spawner never
+holds a request's data), write its files and become the program. One fork of a warm
+interpreter per run, and no Python in the init.
 
 Why this module imports nearly nothing: every page of the spawner a program writes to is
 copied (copy-on-write), and every page it maps is copied into and torn out of each fork's
@@ -20,12 +22,12 @@ program cannot ``import execbox``, as in a plain interpreter). It speaks ``marsh
 the backend, and writes its frames on the status pipe by hand (no json, pickle or re).
 
 Safety of joining from outside: the program joins while nothing runs in the sandbox but
-its init (built fresh for this one run), it is root only until the namespaces are joined
+its init (built for this one run), it is root only until the namespaces are joined
 and sealed, and the first thing it reads of the request it reads as the sandbox user,
 under seccomp.
 
-The program is forked by a short-lived vfork child of the spawner inside the init's pid
-namespace, which exits at once: the init adopts the program, so it is the program's parent
+The program is forked by a short-lived vfork child of the program server inside the init's
+pid namespace, which exits at once: the init adopts the program, so it is the program's parent
 as in every other sandbox (``getppid()`` is 1). Once sealed, the program tells the init
 its pid and the CPU time its setup took (the report pipe), and from then on the init does
 what a cold sandbox's does: reap until the program exits, kill the rest, report EXIT.
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal without its enums
 import _socket
-import array
 import ctypes
 import gc
 import marshal
@@ -50,6 +51,7 @@ import sys
 import time
 
 from execbox.sandbox.boxfiles import BOX_DIR, memfd, write_files
+from execbox.sandbox.template_procs import Forker, ProgramForks, recv_fds, send_fds
 from execbox.sandbox.wire import LENGTH, drain, read_blob, recv_exact, send_frame
 
 TYPE_CHECKING = False  # not typing's: importing typing would cost every fork ~1 MiB
@@ -62,7 +64,6 @@ if TYPE_CHECKING:
     Program = Callable[[list[str], dict[str, str]], None]  # a zygote's run(argv, env)
     Prepare = Callable[[], None] | None  # its prepare(), if any
 
-_PID = struct.Struct("=i")  # the forker's answer: an init's pid, or -errno
 _REPORT = struct.Struct("=iIQ")  # to the init: the program's pid, pad, CPU ns of its setup
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from execbox.sandbox.template import main; main()")
@@ -128,7 +129,7 @@ def _load(path: str, function: str) -> tuple[Program, Prepare]:
 
 
 class _Native:
-    """execbox_new_netns and execbox_fork_program. PyDLL: called with the GIL held, so a
+    """execbox_new_netns and execbox_fork_loop. PyDLL: called with the GIL held, so a
     forked child returns into the interpreter holding it (one thread, nothing else to
     re-initialise: CPython's own at-fork work would write to ~200 more pages)."""
 
@@ -137,11 +138,9 @@ class _Native:
         self.new_netns = lib.execbox_new_netns
         self.new_netns.restype = ctypes.c_int
         self.new_netns.argtypes = ()
-        self.fork_program = lib.execbox_fork_program
-        self.fork_program.restype = ctypes.c_int
-        self.fork_program.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t,
-                                      ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                      ctypes.c_int)
+        self.fork_loop = lib.execbox_fork_loop
+        self.fork_loop.restype = ctypes.c_int
+        self.fork_loop.argtypes = (ctypes.c_int, ctypes.POINTER(ctypes.c_int))
 
 
 class _Box:
@@ -169,7 +168,11 @@ def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prep
     goes away; then kill every sandbox."""
     inits: dict[int, _Box] = {}
     nets = _Nets(native)
-    forker = _Forker()
+    forker = Forker()
+    forks = ProgramForks(native.fork_loop,
+                         lambda status, control, report: _program(status, control, report,
+                                                                  target, prepare))
+    forks.start()  # before this process has a signal handler or wake-up pipe
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     _signal.signal(_signal.SIGCHLD, lambda *_: None)
@@ -177,11 +180,11 @@ def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prep
         ready, _, _ = select.select([sock, wake_r], [], [], 5)
         if wake_r in ready:
             drain(wake_r)
-        _reap(inits, nets, forker)
+        _reap(inits, nets, forker, forks)
         if sock not in ready:
             continue
         try:
-            head, fds = _recv_fds(sock, LENGTH.size, 4)
+            head, fds = recv_fds(sock, LENGTH.size, 4)
             head += recv_exact(sock, LENGTH.size - len(head)) if head else b""
         except OSError:
             head = b""
@@ -189,14 +192,18 @@ def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prep
             for pid in inits:
                 os.kill(pid, _signal.SIGKILL)  # not reaped yet: still ours
             forker.close()
+            forks.close()
             return
         (size,) = LENGTH.unpack(head)
         kind, *args = marshal.loads(recv_exact(sock, size))  # noqa: S302 - the backend's
         if kind == "arm":
             box = inits.get(args[0])
             if box is not None and box.stdout >= 0:
-                _fork_program(box, native, target, prepare)
-                box.close()  # the program has its copies; the init is reaped later
+                if not forks.fork(box.plan, [box.init_pidfd, box.stdout, box.stderr,
+                                             box.status, box.control, box.report]):
+                    _frame(box.status, b"E", b'{"stage": "join", "errno": 0, "message": '
+                           b'"the program fork server is gone"}')
+                box.close()  # the server has its copies; the init is reaped later
             continue
         init_binary, plan, recycle_net = args
         built = _spawn_init(fds, plan, forker, init_binary, nets if recycle_net else None)
@@ -205,13 +212,13 @@ def _serve(sock: _socket.socket, native: _Native, target: Program, prepare: Prep
         pid = built.init_pid if built is not None else 0
         pidfd = os.pidfd_open(pid) if pid else -1
         try:
-            _send_fds(sock, LENGTH.pack(pid), [pidfd] if pid else [])
+            send_fds(sock, LENGTH.pack(pid), [pidfd] if pid else [])
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
 
 
-def _spawn_init(fds: list[int], plan: bytes, forker: _Forker, binary: str,
+def _spawn_init(fds: list[int], plan: bytes, forker: Forker, binary: str,
                 nets: _Nets | None) -> _Box | None:
     """Start a sandbox's init (in a network namespace from ``nets``, else a new one); its
     box, or None (and the descriptors closed)."""
@@ -234,52 +241,6 @@ def _spawn_init(fds: list[int], plan: bytes, forker: _Forker, binary: str,
     box.init_pid = pid
     box.init_pidfd = os.pidfd_open(pid)  # not reaped yet (only _reap does): it is the init
     return box
-
-
-class _Forker:
-    """The C init in its --forker mode (execbox_init.c): started once, it forks every init
-    of this spawner as this spawner's child (an exec per sandbox cost the machine more:
-    CPUID traps at every glibc start on a VM). Started again if it died."""
-
-    def __init__(self) -> None:
-        self.pid = 0
-        self.binary = ""
-        self._sock: _socket.socket | None = None
-
-    def fork_init(self, binary: str, fds: list[int]) -> int:
-        """An init's pid (fds: status, plan, report[, net]), or 0 if none could be forked."""
-        for _ in range(2):  # the forker may have died since: once more with a new one
-            if self._sock is None or binary != self.binary:
-                self._start(binary)
-            assert self._sock is not None
-            try:
-                _send_fds(self._sock, b"\1" if len(fds) == 4 else b"\0", fds)
-                answer = self._sock.recv(4)
-            except OSError:
-                answer = b""
-            if len(answer) == 4:
-                pid: int = _PID.unpack(answer)[0]
-                return max(pid, 0)
-            self.close()
-        return 0
-
-    def _start(self, binary: str) -> None:
-        self.close()
-        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-        try:
-            self.pid = os.posix_spawn(binary, [binary, "--forker"], {},
-                                      file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)],
-                                      setsigmask=(), setsigdef=_signal.valid_signals())
-        finally:
-            theirs.close()
-        self.binary = binary
-        self._sock = ours
-
-    def close(self) -> None:
-        """Let it go (it exits when its socket closes; _reap collects it)."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
 
 class _Nets:
@@ -313,22 +274,7 @@ class _Nets:
             self._free.append(fd)
 
 
-def _fork_program(box: _Box, native: _Native, target: Program, prepare: Prepare) -> None:
-    """Fork the program into the box; it waits there for its order."""
-    done: int = native.fork_program(box.init_pidfd, box.plan, len(box.plan),
-                                    box.stdout, box.stderr, box.status, box.control,
-                                    box.report)
-    if done == 0:  # the program: in the sandbox, as its user, under seccomp
-        try:
-            _program(box, target, prepare)
-        finally:
-            os._exit(125)  # never back into the spawner's loop
-    if done < 0:  # the init is gone already, or no fork
-        _frame(box.status, b"E", b'{"stage": "join", "errno": %d, "message": %s}'
-               % (-done, _json_str(os.strerror(-done))))
-
-
-def _reap(inits: dict[int, _Box], nets: _Nets, forker: _Forker) -> None:
+def _reap(inits: dict[int, _Box], nets: _Nets, forker: Forker, forks: ProgramForks) -> None:
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -339,6 +285,9 @@ def _reap(inits: dict[int, _Box], nets: _Nets, forker: _Forker) -> None:
         if pid == forker.pid:  # the next init needs a new one
             forker.close()
             forker.pid = 0
+        if pid == forks.pid:  # the next program needs a new server
+            forks.close()
+            forks.pid = 0
         box = inits.pop(pid, None)
         if box is not None:  # an init is gone: its sandbox with it (every process of it)
             box.close()
@@ -348,19 +297,21 @@ def _reap(inits: dict[int, _Box], nets: _Nets, forker: _Forker) -> None:
 
 # ---- the program (in the fork) ----
 
-def _program(box: _Box, target: Program, prepare: Prepare) -> NoReturn:
+def _program(status: int, control: int, report: int, target: Program,
+             prepare: Prepare) -> NoReturn:
     """Joined and sealed already, stdout and stderr on fds 1 and 2, /dev/null on 0:
-    prepare, wait for the order, tell the init, become the program."""
+    prepare, wait for the order (on ``control``), tell the init (``report``), become the
+    program; frames on ``status``."""
     stage = "prepare"
     try:
         _signal.set_wakeup_fd(-1)  # the spawner's pipe is closed
         if prepare is not None:
             prepare()
-        _frame(box.status, b"A", b"{}")  # armed: the backend hands the sandbox out
+        _frame(status, b"A", b"{}")  # armed: the backend hands the sandbox out
         stage = "order"
         argv, env, files, limits, stdin_bytes = marshal.loads(  # noqa: S302 - the backend's
-            read_blob(box.control))
-        os.close(box.control)
+            read_blob(control))
+        os.close(control)
         stage = "files"
         write_files(BOX_DIR, files)
         stdin = memfd(stdin_bytes)
@@ -368,9 +319,9 @@ def _program(box: _Box, target: Program, prepare: Prepare) -> NoReturn:
         os.close(stdin)
         os.chdir(BOX_DIR)
         # the init waits for this pid and counts the program's CPU time from here
-        os.write(box.report, _REPORT.pack(os.getpid(), 0,
+        os.write(report, _REPORT.pack(os.getpid(), 0,
                                           time.clock_gettime_ns(time.CLOCK_PROCESS_CPUTIME_ID)))
-        _frame(box.status, b"S", b'{"pid": %d, "marks": []}' % os.getpid())
+        _frame(status, b"S", b'{"pid": %d, "marks": []}' % os.getpid())
         stage = "program"
         _become_program(limits)
         if "random" in sys.modules:  # what os.fork's handler does: no two runs alike
@@ -379,7 +330,7 @@ def _program(box: _Box, target: Program, prepare: Prepare) -> NoReturn:
         target(list(argv), dict(env))
     except BaseException as exc:
         if stage != "program":
-            _frame(box.status, b"E", b'{"stage": "%s", "errno": %d, "message": %s}'
+            _frame(status, b"E", b'{"stage": "%s", "errno": %d, "message": %s}'
                    % (stage.encode(), getattr(exc, "errno", None) or 0,
                       _json_str(f"{type(exc).__name__}: {exc}")))
     finally:
@@ -398,7 +349,7 @@ def _become_program(limits: tuple[tuple[int, int, int], ...]) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
-# ---- small helpers (the socket module's, without its enums) ----
+# ---- small helpers ----
 
 def _frame(fd: int, kind: bytes, body: bytes) -> None:
     try:
@@ -413,19 +364,3 @@ def _json_str(text: str) -> bytes:
     return ('"' + "".join(c if " " <= c <= "~" and c not in '"\\' else
                           f"\\u{ord(c):04x}" if ord(c) < 0x10000 else "?" for c in text)
             + '"').encode()
-
-
-def _recv_fds(sock: _socket.socket, size: int, most: int) -> tuple[bytes, list[int]]:
-    """socket.recv_fds, without the socket module (its enums cost every fork pages)."""
-    data, ancillary, _, _ = sock.recvmsg(size, _socket.CMSG_LEN(most * 4),
-                                         _socket.MSG_CMSG_CLOEXEC)
-    fds = array.array("i")
-    for level, kind, payload in ancillary:
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-    return data, list(fds)
-
-
-def _send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:
-    ancillary = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
-    sock.sendmsg([data], ancillary)

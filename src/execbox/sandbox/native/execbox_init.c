@@ -632,4 +632,49 @@ int execbox_fork_program(int init_pidfd, const unsigned char *init_plan, size_t 
     if (middle > 0) waitpid(middle, NULL, 0);
     return err ? -err : 1;
 }
+
+/* The program fork server: a fork of the template spawner, made once, that only forks
+ * programs (execbox_fork_program) on request and never returns to the spawner's Python
+ * code. Each fork write-protects every page of the process that forks; the spawner, busy
+ * in Python between forks, then took a copy-on-write fault on most pages it wrote. This
+ * loop writes to almost none. A request is the init's plan (the message) with the
+ * descriptors init_pidfd, stdout, stderr, status, control, report (SCM_RIGHTS). Returns 0
+ * in a program, which finds status, control and report in out[0..2]; -1 once the
+ * spawner is gone (its socket closed, or it died: PR_SET_PDEATHSIG). */
+int execbox_fork_loop(int sock, int *out) {
+    static unsigned char plan_buf[MAX_PLAN];
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) return -1;
+    for (;;) {
+        struct iovec iov = {plan_buf, sizeof plan_buf};
+        union { struct cmsghdr align; char buf[CMSG_SPACE(6 * sizeof(int))]; } control;
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                             .msg_controllen = sizeof control.buf};
+        ssize_t got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return -1;
+        int fds[6], n = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) && n < 6; i++)
+                    memcpy(&fds[n++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        if (n == 6 && !(msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+            int done = execbox_fork_program(fds[0], plan_buf, (size_t)got, fds[1], fds[2],
+                                            fds[3], fds[4], fds[5]);
+            if (done == 0) { /* the program */
+                out[0] = fds[3]; out[1] = fds[4]; out[2] = fds[5];
+                return 0;
+            }
+            if (done < 0) { /* the init is gone already, or no fork: say so */
+                status_fd = fds[3];
+                stage = "join";
+                errno = -done;
+                char json[256];
+                snprintf(json, sizeof json, "{\"stage\": \"join\", \"errno\": %d, "
+                         "\"message\": \"%s\"}", -done, strerror(-done));
+                frame('E', json);
+            }
+        }
+        for (int i = 0; i < n; i++) close(fds[i]);
+    }
+}
 #endif
