@@ -64,6 +64,35 @@ def test_bad_input_is_a_400_with_a_message(server, payload, code):
     assert r.json()["error"]["code"] == code and r.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("payload,content_type", [
+    (b"{not json", "application/json"),
+    (b'{"language": "python"}', "application/json; charset=utf-8"),
+    (b'{"language": "python", "code": "1", "surprise": 1}', None),
+    (b'{"language": "python", "code": "1"}', "text/plain"),  # FastAPI: not JSON, then
+    (b'{"language": "python", "code": "1"}', "application/x-www-form-urlencoded"),
+    (b"", "application/json"),
+    (b'{"language": "nope", "code": "1"}', "application/json"),
+])
+def test_execute_answers_bad_input_as_every_other_route(server, payload, content_type):
+    """POST /v1/execute has a shortcut ahead of FastAPI (native.FastExecute); whatever it
+    does not run itself goes to FastAPI's route: the same answer as a route without the
+    shortcut (POST /v1/runs takes the same body) for any content type and any mistake."""
+    headers = {"content-type": content_type} if content_type else {}
+    fast = server.post("/v1/execute", content=payload, headers=headers)
+    plain = server.post("/v1/runs", content=payload, headers=headers)
+    assert fast.status_code == plain.status_code and fast.status_code >= 400, fast.text
+    assert fast.json() == plain.json()
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json; charset=utf-8",
+                                          "application/vnd.execbox+json"])
+def test_execute_takes_json_with_or_without_its_content_type(server, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    r = server.post("/v1/execute", content=b'{"language": "python", "code": "print(7)"}',
+                    headers=headers)
+    assert r.status_code == 200 and r.json()["run"]["stdout"] == "7\n", r.text
+
+
 def test_oversized_body_is_413(server):
     r = server.post("/v1/execute", json={"language": "python", "code": "#" + "x" * 70_000})
     assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"

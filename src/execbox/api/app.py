@@ -362,4 +362,5 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(piston_connect.router)
     app.include_router(judge0_auth.router)
     app.include_router(judge0.router)
+    native.FastExecute.install(app)
     return app
