@@ -67,7 +67,7 @@ class PoolSettings:
     acquire_timeout_s: float = 10.0
     # after the last run in flight ends, refills (of flavors with a warm sandbox left) wait
     # this long: its answer is still on its way out and a build would hold the GIL (while
-    # runs are in flight, refills go on)
+    # runs are in flight, a flavor is refilled up to as many as it has runs in flight)
     refill_delay_s: float = 0.01
 
     def __post_init__(self) -> None:
@@ -251,6 +251,14 @@ class WarmPool:
         self._cond.notify_all()
         return True
 
+    def _target(self, state: _FlavorState, in_flight: bool, answering: bool) -> int:
+        """How many warm (or building) sandboxes ``state`` should have now."""
+        if answering:
+            return min(self.settings.min_warm, 1)
+        if in_flight:
+            return min(self.settings.min_warm, max(state.busy, 1))
+        return self.settings.min_warm
+
     def _refill_loop(self) -> None:
         while True:
             with self._cond:
@@ -260,19 +268,20 @@ class WarmPool:
                         return
                     if self._reuse():
                         continue
-                    # For refill_delay_s after the last run in flight ended (its answer is
-                    # on its way out), the server's CPU and GIL are that answer's: a flavor
-                    # is refilled then only if it has no warm sandbox left at all. While
-                    # runs are in flight, refills go on (their inits at SCHED_IDLE): under
-                    # sustained load waiting for a pause would leave the requests to build
-                    # their sandboxes themselves.
+                    # A build takes CPU (and the GIL) from the runs in flight and from the
+                    # answer of one that just ended. So while runs are in flight a flavor
+                    # keeps only as many warm sandboxes as it has runs in flight (each will
+                    # want a successor: under sustained load, waiting for a pause would
+                    # leave requests to build their own), and for refill_delay_s after the
+                    # last one ended (its answer is on its way out) just one; min_warm once
+                    # all is quiet.
                     quiet_at = self._last_done + self.settings.refill_delay_s
-                    answering = (not any(s.busy for s in self._states.values())
-                                 and time.monotonic() < quiet_at)
+                    in_flight = any(s.busy for s in self._states.values())
+                    answering = not in_flight and time.monotonic() < quiet_at
                     todo = next((s for s in self._states.values()
-                                 if len(s.warm) + s.building < self.settings.min_warm
-                                 and s.size < self.settings.max_size
-                                 and (not answering or not s.warm)), None)
+                                 if len(s.warm) + s.building < self._target(s, in_flight,
+                                                                            answering)
+                                 and s.size < self.settings.max_size), None)
                     if todo is None:
                         cooling = [t for s in self._states.values() for t, _ in s.cooling]
                         wake = min([*cooling, quiet_at]) if cooling or answering else 0.0
