@@ -59,19 +59,57 @@ def read_text(path: str) -> str:
     return b"".join(chunks).decode("ascii")
 
 
-def read_int(path: str) -> int:
-    text = read_text(path).strip()
+class ControlFiles:
+    """A group's statistics files kept open and read with ``pread`` from offset 0 (cgroupfs
+    makes their text anew for each read from the start). A group kept for later sandboxes
+    (leases.py) is read ~10 times a sandbox, and each ``open`` walks a long cgroupfs path:
+    the open and close were most of what a read cost. Not for pid lists: cgroup v1 builds
+    one per open file at its first read and serves that one to later reads. Safe from
+    several threads (no file offset is shared); ``close`` before the group is removed."""
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+
+    def read_text(self, path: str) -> str:
+        fd = self._fds.get(path)
+        if fd is None:
+            try:
+                opened = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise failure("read", path, e) from e
+            fd = self._fds.setdefault(path, opened)
+            if fd != opened:  # another thread opened it first
+                os.close(opened)
+        chunks: list[bytes] = []
+        offset = 0
+        try:
+            while chunk := os.pread(fd, 65536, offset):
+                chunks.append(chunk)
+                offset += len(chunk)
+        except OSError as e:
+            raise failure("read", path, e) from e
+        return b"".join(chunks).decode("ascii")
+
+    def close(self) -> None:
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
+
+
+def read_int(path: str, read: Callable[[str], str] = read_text) -> int:
+    text = read(path).strip()
     try:
         return int(text)
     except ValueError:
         raise SandboxSetupError(f"{path} holds {text!r}, not a number") from None
 
 
-def read_keyed(path: str, key: str, *, optional: bool = False) -> int:
+def read_keyed(path: str, key: str, *, optional: bool = False,
+               read: Callable[[str], str] = read_text) -> int:
     """The value of ``key`` in a flat keyed file ("key value" lines); 0 if ``optional`` and
     the file or the key is absent."""
     try:
-        text = read_text(path)
+        text = read(path)
     except SandboxSetupError:
         if optional and not os.path.exists(path):
             return 0

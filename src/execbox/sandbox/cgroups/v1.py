@@ -16,6 +16,7 @@ from execbox.errors import SandboxSetupError
 from execbox.sandbox.cgroups.base import CgroupSettings, CgroupStats
 from execbox.sandbox.cgroups.fs import (
     CgroupFs,
+    ControlFiles,
     check_name,
     child_dirs,
     failure,
@@ -53,6 +54,7 @@ class V1Cgroup:
         self._unique = list(dict.fromkeys(self._dirs.values()))
         self._fs = fs
         self._timeout = timeout
+        self._files = ControlFiles()  # the group is kept across sandboxes on v1 (leases.py)
 
     @property
     def dirs(self) -> dict[str, str]:
@@ -93,10 +95,10 @@ class V1Cgroup:
         write(self._fs, self._file("pids", "pids.max"), str(pids))
 
     def cpu_usage_ns(self) -> int:
-        return read_int(self._file("cpuacct", "cpuacct.usage"))
+        return read_int(self._file("cpuacct", "cpuacct.usage"), self._files.read_text)
 
     def memory_usage_bytes(self) -> int:
-        return read_int(self._file("memory", "memory.usage_in_bytes"))
+        return read_int(self._file("memory", "memory.usage_in_bytes"), self._files.read_text)
 
     def reset_peak(self) -> None:
         write(self._fs, self._file("memory", "memory.max_usage_in_bytes"), "0")
@@ -108,18 +110,21 @@ class V1Cgroup:
     def stats(self) -> CgroupStats:
         return CgroupStats(
             cpu_usage_ns=self.cpu_usage_ns(),
-            memory_peak_bytes=read_int(self._file("memory", "memory.max_usage_in_bytes")),
+            memory_peak_bytes=read_int(self._file("memory", "memory.max_usage_in_bytes"),
+                                       self._files.read_text),
             memory_current_bytes=self.memory_usage_bytes(),
-            oom_kills=read_keyed(
-                self._file("memory", "memory.oom_control"), "oom_kill", optional=True
-            ),
-            pids_max_hits=read_keyed(self._file("pids", "pids.events"), "max", optional=True),
+            oom_kills=read_keyed(self._file("memory", "memory.oom_control"), "oom_kill",
+                                 optional=True, read=self._files.read_text),
+            pids_max_hits=read_keyed(self._file("pids", "pids.events"), "max", optional=True,
+                                     read=self._files.read_text),
         )
 
     def procs(self) -> list[int]:
         """Every pid in the group, in any of its hierarchies (a half-done attach included)."""
         pids: set[int] = set()
         for d in self._unique:
+            # opened anew each time: a v1 pid list read through a kept descriptor is the
+            # one built at its first read (the kernel caches it per open file)
             pids.update(read_pids(f"{d}/cgroup.procs"))
         return sorted(pids)
 
@@ -146,6 +151,7 @@ class V1Cgroup:
 
     def remove(self) -> None:
         self.kill_all()
+        self._files.close()
         for d in self._unique:
             remove_dir(self._fs, d, self._timeout)
 
