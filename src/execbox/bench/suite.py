@@ -359,7 +359,10 @@ def _throughput(config: BenchConfig, levels: list[Level], languages: tuple[str, 
     wanted = config.throughput_languages or languages
     keys = [k for k in cases if k[0] in wanted]
     rng = random.Random(config.seed + 1)  # noqa: S311 - an order, not a secret
-    halves = 2
+    # each cell in parts, every level's part in a shuffled pass, then the next pass: the
+    # VM's slow spells (seconds long, bare python3 itself moving 10-20%) then fall on
+    # every level alike rather than on whichever cell they happen to meet
+    halves = 4 if config.seconds >= 1 else 2
     total = len(keys) * len(config.concurrency) * halves
     done = 0
     progress.phase(f"throughput: {len(keys)} (language, level) pairs x concurrency "
