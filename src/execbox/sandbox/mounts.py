@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from dataclasses import dataclass
 
 from execbox.sandbox import libc
@@ -68,6 +69,18 @@ def plan(
     pty: bool = False,
 ) -> RootPlan:
     """Parent side: resolve every host path once, skip optional ones that are absent."""
+    binds, links, present_masks = resolve(mounts, masks)
+    return RootPlan(root, binds, links, present_masks, uid, gid,
+                    work_mb * _MIB, tmp_mb * _MIB, inodes, pty)
+
+
+Resolved = tuple[tuple[Bind, ...], tuple[tuple[str, str], ...], tuple[str, ...]]
+
+
+def resolve(mounts: tuple[BindMount, ...], masks: tuple[str, ...]) -> Resolved:
+    """The host side of a root: binds (sorted parents first), top-level links, the masks
+    that exist. Only host paths: the same for every sandbox of these mounts (cache it for
+    a few seconds, see ``ResolvedCache``)."""
     binds: list[Bind] = []
     links: list[tuple[str, str]] = []
     for name in _TOP_LINKS:
@@ -86,8 +99,32 @@ def plan(
         binds.append(Bind(m.source, m.target, stat.S_ISDIR(st.st_mode), m.writable))
     binds.sort(key=lambda b: b.target.count("/"))
     present_masks = tuple(p for p in masks if os.path.isdir(p))
-    return RootPlan(root, tuple(binds), tuple(links), present_masks, uid, gid,
-                    work_mb * _MIB, tmp_mb * _MIB, inodes, pty)
+    return tuple(binds), tuple(links), present_masks
+
+
+class ResolvedCache:
+    """``resolve`` for a backend: each (mounts, masks) resolved at most once every
+    ``ttl_s`` seconds (a runtime installed or removed meanwhile is seen after that). A
+    sandbox resolved ~20 host paths (stat, lstat, readlink) before it, ~0.1 ms each build."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[tuple[tuple[BindMount, ...], tuple[str, ...]],
+                            tuple[float, Resolved]] = {}
+
+    def plan(self, root: str, mounts: tuple[BindMount, ...], masks: tuple[str, ...],
+             uid: int, gid: int, work_mb: int, tmp_mb: int, inodes: int,
+             pty: bool = False) -> RootPlan:
+        """``plan``, with the host paths from the cache."""
+        key = (mounts, masks)
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is None or now - entry[0] > self.ttl_s:
+            entry = (now, resolve(mounts, masks))
+            self._entries[key] = entry  # a race only resolves twice
+        binds, links, present_masks = entry[1]
+        return RootPlan(root, binds, links, present_masks, uid, gid,
+                        work_mb * _MIB, tmp_mb * _MIB, inodes, pty)
 
 
 def _inside(p: RootPlan, path: str) -> str:

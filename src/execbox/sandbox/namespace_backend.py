@@ -74,6 +74,7 @@ class NamespaceBackend:
         self._reaper = Reaper()
         cleanup.sweep(self._slots, self._cgroups)
         self._leases = Leases(self._slots, self._cgroups)
+        self._roots = mounts.ResolvedCache()
 
     def close(self) -> None:
         """Wait for pending teardowns, remove every cgroup kept for a later sandbox, then
@@ -219,9 +220,10 @@ class NamespaceBackend:
                 if lease.base is not None:  # a group of earlier sandboxes: its own peak
                     cgroup.reset_peak()
             s = self.settings
-            root = mounts.plan(self._root_dir, s.runtime_mounts + extra, s.masked_paths,
-                               slot.uid, slot.gid, s.work_dir_mb, s.tmp_mb, s.inodes,
-                               pty=order is not None and order.pty is not None)
+            root = self._roots.plan(self._root_dir, s.runtime_mounts + extra,
+                                    s.masked_paths, slot.uid, slot.gid, s.work_dir_mb,
+                                    s.tmp_mb, s.inodes,
+                                    pty=order is not None and order.pty is not None)
             plan: child.ChildPlan | bytes
             enter = tuple(cgroup.enter_files())
             limits_plan = rlimits.plan(limits, s.open_files, s.stack_mb)
