@@ -666,13 +666,15 @@ int execbox_fork_loop(int sock, int *out) {
             }
             if (done < 0) { /* the init is gone already, or no fork: say so */
                 status_fd = fds[3];
-                stage = "join";
-                errno = -done;
                 char json[256];
                 snprintf(json, sizeof json, "{\"stage\": \"join\", \"errno\": %d, "
                          "\"message\": \"%s\"}", -done, strerror(-done));
                 frame('E', json);
             }
+        } else if (n == 6) { /* a plan too big for the message: refused, not dropped */
+            status_fd = fds[3];
+            frame('E', "{\"stage\": \"join\", \"errno\": 7, "
+                       "\"message\": \"the plan is too big for the program server\"}");
         }
         for (int i = 0; i < n; i++) close(fds[i]);
     }
