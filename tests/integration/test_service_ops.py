@@ -339,6 +339,12 @@ cgroup_parent = "{parent}"
               if line.startswith("{")]
     assert any(e["msg"] == "shutting down" and e["running"] == 2 for e in logged)
     assert any(e["msg"] == "shut down" and e["requeued_runs"] == 1 for e in logged)
+    # one access line per answered request, written by the app once the answer was out
+    answered = [e for e in logged if e["logger"] == "execbox.access"]
+    assert any(e["status"] == 200 and e["path"] == "/v1/execute" and e["ms"] > 0
+               and '"POST /v1/execute HTTP/1.1" 200' in e["msg"] for e in answered), answered
+    assert any(e["status"] == 503 for e in answered)
+    assert not [e for e in logged if e["logger"] == "uvicorn.access"]
     with live_server(ServiceSettings(warm_languages=(), runs_db=str(runs_db))) as c:
         def done():
             answer = c.get(f"/v1/runs/{run_id}").json()

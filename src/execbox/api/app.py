@@ -1,6 +1,7 @@
 """The ASGI application: FastAPI, the native and compatible routes, errors as JSON, and the
 operations around them (outermost first):
 
+- an access log line per request, once its answer is out;
 - CORS for the configured origins (preflights answered before any key is asked for);
 - the gate: API keys (and Judge0's X-Auth-Token / X-Auth-User), per-client rate and
   concurrency limits, the client identity and deadline the scheduler uses, and the
@@ -39,6 +40,7 @@ from execbox.scheduler import ShuttingDown, current_client
 from execbox.service import Service
 
 log = logging.getLogger("execbox.api")
+access = logging.getLogger("execbox.access")
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -65,6 +67,37 @@ class BodyLimit:
                                         f"the body is over {self.limit} bytes")
                 return await response(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+class AccessLog:
+    """One JSON line per HTTP request (``execbox.access``), written once its answer is out.
+    uvicorn's own access line (turned off: serve_cmd) was written between an answer's head
+    and its body, on the answer's path: 0.1 to 0.3 ms of every answer on the benchmark's
+    machine (paired runs with and without it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = 0
+
+        async def logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                peer = scope.get("client")
+                client = f"{peer[0]}:{peer[1]}" if peer else "-"
+                access.info('%s - "%s %s HTTP/%s" %d', client, scope["method"], scope["path"],
+                            scope["http_version"], status, extra={
+                                "status": status, "path": scope["path"],
+                                "ms": round((time.perf_counter() - start) * 1000, 2)})
+
+        await self.app(scope, receive, logged)
 
 
 def _matches(given: str, tokens: list[bytes]) -> bool:
@@ -355,6 +388,7 @@ def create_app(service: Service) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"],
                            expose_headers=["Retry-After"], max_age=600)
+    app.add_middleware(AccessLog)  # outermost: every answer, refusals included
 
     app.include_router(native.router)
     app.include_router(interactive.router)

@@ -236,6 +236,9 @@ def run(args: argparse.Namespace) -> int:
         # than the pure-Python h11 and asyncio loop, measured with `execbox bench`
         config = uvicorn.Config(app, host=host, port=port, log_level="info",
                                 log_config=log_config, http="httptools", loop="uvloop",
+                                # one line per request all the same, once the answer is
+                                # out (api/app.py: AccessLog)
+                                access_log=False,
                                 # a backstop: the app answers everything by the grace
                                 timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 10)
         _server_class()(config, app.state.shutdown.begin).run()
