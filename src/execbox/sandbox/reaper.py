@@ -2,8 +2,9 @@
 its lease back (leases.py), close its pipes.
 
 By the time a run's result is known the program and everything it started are dead (the
-init killed them and reported), so what is left — the init's own exit, which tears down its
-namespaces, and emptying the cgroup (or removing it) — does not need to hold up the
+init killed them and reported), so what is left — the init's exit, which tears down its
+namespaces (a template sandbox's C init waits for the SIGKILL sent here), and emptying the
+cgroup (or removing it) — does not need to hold up the
 answer. One worker thread per backend does it in order; ``drain`` (called by ``close``)
 waits until nothing is pending, so no zombie or busy cgroup outlives the backend (the
 backend then removes the groups it kept). Each teardown starts ``delay_s`` after it was
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import queue
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -66,6 +68,10 @@ class Reaper:
 
 def tear_down(item: Leftover, errors: list[str]) -> None:
     try:
+        try:  # a template init that reported its run's end waits for this (execbox_init.c)
+            signal.pidfd_send_signal(item.init_pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # gone already (a cold sandbox's Python init leaves by itself)
         select.select([item.init_pidfd], [], [])
         item.give_back()
     except Exception as exc:
