@@ -255,7 +255,9 @@ class _Nets:
     execbox's code): no connection could be made, so none lingers either. What does carry
     from one sandbox to the next is the kernel's per-namespace packet counters
     (/proc/net/snmp): a few numbers, as host-wide ones (/proc/stat) are visible anyway.
-    Returned ones are lent last (first in, first out)."""
+    Returned ones are lent last (first in, first out); at most ``KEEP`` wait."""
+
+    KEEP = 64  # at most this many wait to be lent again
 
     def __init__(self, native: _Native) -> None:
         self._native = native
@@ -270,8 +272,12 @@ class _Nets:
         return fd if fd >= 0 else -1
 
     def give_back(self, fd: int) -> None:
-        if fd >= 0:
+        if fd < 0:
+            return
+        if len(self._free) < self.KEEP:
             self._free.append(fd)
+        else:  # a burst is over: the namespace goes (the kernel tears it down)
+            os.close(fd)
 
 
 def _reap(inits: dict[int, _Box], nets: _Nets, forker: Forker, forks: ProgramForks) -> None:
