@@ -149,15 +149,22 @@ def test_teardown_leaves_no_cgroup_and_leftovers_are_swept(tmp_path):
 
 
 def _remove_cgroup_parent(parent: str) -> None:
-    """A test's own (empty by now) cgroup parent, in every hierarchy it was made in."""
+    """A test's own (empty by now) cgroup parent, in every hierarchy it was made in: under
+    the hierarchy's root, or under this process's own group there (as the drivers put it
+    when this process is not in the root group, e.g. in a container's memory hierarchy)."""
     root = "/sys/fs/cgroup"
+    own = set()
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            own.add(line.rstrip("\n").split(":", 2)[2].strip("/"))
     for hierarchy in [root, *(os.path.join(root, d) for d in os.listdir(root))]:
-        path = os.path.join(hierarchy, parent)
-        if os.path.isdir(path):
-            for child in os.listdir(path):
-                if os.path.isdir(os.path.join(path, child)):
-                    os.rmdir(os.path.join(path, child))
-            os.rmdir(path)
+        for base in {"", *own}:
+            path = os.path.join(hierarchy, base, parent)
+            if os.path.isdir(path):
+                for child in os.listdir(path):
+                    if os.path.isdir(os.path.join(path, child)):
+                        os.rmdir(os.path.join(path, child))
+                os.rmdir(path)
 
 
 KILL_UID_BASE = 1_950_000  # this test's own uids: other sandboxes on the host don't count
