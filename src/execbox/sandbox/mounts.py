@@ -57,6 +57,9 @@ class RootPlan:
     pty: bool = False  # a devpts instance of its own (an interactive run's terminal)
 
 
+Resolved = tuple[tuple[Bind, ...], tuple[tuple[str, str], ...], tuple[str, ...]]
+
+
 def plan(
     root: str,
     mounts: tuple[BindMount, ...],
@@ -67,14 +70,13 @@ def plan(
     tmp_mb: int,
     inodes: int,
     pty: bool = False,
+    resolved: Resolved | None = None,
 ) -> RootPlan:
-    """Parent side: resolve every host path once, skip optional ones that are absent."""
-    binds, links, present_masks = resolve(mounts, masks)
+    """Parent side: resolve every host path once (or take ``resolved``, ``resolve``'s
+    answer for these mounts and masks), skip optional ones that are absent."""
+    binds, links, present_masks = resolved if resolved is not None else resolve(mounts, masks)
     return RootPlan(root, binds, links, present_masks, uid, gid,
                     work_mb * _MIB, tmp_mb * _MIB, inodes, pty)
-
-
-Resolved = tuple[tuple[Bind, ...], tuple[tuple[str, str], ...], tuple[str, ...]]
 
 
 def resolve(mounts: tuple[BindMount, ...], masks: tuple[str, ...]) -> Resolved:
@@ -112,19 +114,22 @@ class ResolvedCache:
         self._entries: dict[tuple[tuple[BindMount, ...], tuple[str, ...]],
                             tuple[float, Resolved]] = {}
 
-    def plan(self, root: str, mounts: tuple[BindMount, ...], masks: tuple[str, ...],
-             uid: int, gid: int, work_mb: int, tmp_mb: int, inodes: int,
-             pty: bool = False) -> RootPlan:
-        """``plan``, with the host paths from the cache."""
+    def resolve(self, mounts: tuple[BindMount, ...], masks: tuple[str, ...]) -> Resolved:
+        """``resolve``, from the cache while it is fresh."""
         key = (mounts, masks)
         now = time.monotonic()
         entry = self._entries.get(key)
         if entry is None or now - entry[0] > self.ttl_s:
             entry = (now, resolve(mounts, masks))
             self._entries[key] = entry  # a race only resolves twice
-        binds, links, present_masks = entry[1]
-        return RootPlan(root, binds, links, present_masks, uid, gid,
-                        work_mb * _MIB, tmp_mb * _MIB, inodes, pty)
+        return entry[1]
+
+    def plan(self, root: str, mounts: tuple[BindMount, ...], masks: tuple[str, ...],
+             uid: int, gid: int, work_mb: int, tmp_mb: int, inodes: int,
+             pty: bool = False) -> RootPlan:
+        """``plan``, with the host paths from the cache."""
+        return plan(root, mounts, masks, uid, gid, work_mb, tmp_mb, inodes, pty,
+                    resolved=self.resolve(mounts, masks))
 
 
 def _inside(p: RootPlan, path: str) -> str:

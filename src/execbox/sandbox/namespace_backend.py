@@ -154,13 +154,13 @@ class NamespaceBackend:
             gone, _, _ = select.select([box.pidfd], [], [], 0)
             if gone:  # the pool's caller builds another
                 raise SandboxSetupError("the warm sandbox died while it waited")
-            if box.uses == 0:  # built at SCHED_IDLE: now it is a request
-                for pid in _with_children(box.init_pid):
+            if box.uses == 0:  # built at SCHED_IDLE: now it is a request (a template box's
+                # program was forked by the program server, never at SCHED_IDLE)
+                for pid in [box.init_pid] if box.template else _with_children(box.init_pid):
                     os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
             box.lease.set_limits(limits.memory_mb * 1024 * 1024, limits.processes + 1)
             box.cgroup.reset_peak()
-            # counters of earlier runs: of this sandbox's, or of the sandboxes before it
-            before = box.cgroup.stats() if box.uses else box.lease.base
+            before = box.cgroup.stats() if box.uses else None  # counters of earlier runs
             # the preloaded interpreter becomes the program: its memory is the program's, as
             # a cold run's interpreter's is (only the init's is not). (An in-process program
             # is forked from the init: only the pages it writes are its own.)
@@ -220,10 +220,11 @@ class NamespaceBackend:
                 if lease.base is not None:  # a group of earlier sandboxes: its own peak
                     cgroup.reset_peak()
             s = self.settings
-            root = self._roots.plan(self._root_dir, s.runtime_mounts + extra,
-                                    s.masked_paths, slot.uid, slot.gid, s.work_dir_mb,
-                                    s.tmp_mb, s.inodes,
-                                    pty=order is not None and order.pty is not None)
+            binds = s.runtime_mounts + extra
+            root = mounts.plan(self._root_dir, binds, s.masked_paths, slot.uid, slot.gid,
+                               s.work_dir_mb, s.tmp_mb, s.inodes,
+                               pty=order is not None and order.pty is not None,
+                               resolved=self._roots.resolve(binds, s.masked_paths))
             plan: child.ChildPlan | bytes
             enter = tuple(cgroup.enter_files())
             limits_plan = rlimits.plan(limits, s.open_files, s.stack_mb)
@@ -308,6 +309,7 @@ class NamespaceBackend:
                 interaction: Interaction | None = None) -> StageResult:
         """Supervise the run; tear down unless reusable; decide the status."""
         box.reusable = False
+        # counters left by earlier runs: this sandbox's own, or the lease's earlier sandboxes
         before = before if before is not None else box.lease.base
         try:
             raw = supervise(box.pidfd, box.pipes, spec.limits, box.cgroup,

@@ -229,7 +229,8 @@ def _spawn_init(fds: list[int], plan: bytes, forker: Forker, binary: str,
     try:
         os.write(plan_fd, plan)
         os.lseek(plan_fd, 0, os.SEEK_SET)
-        pid = forker.fork_init(binary, [box.status, plan_fd, report_r, *([net] * (net >= 0))])
+        fds_for_init = [box.status, plan_fd, report_r] + ([net] if net >= 0 else [])
+        pid = forker.fork_init(binary, fds_for_init)
     finally:
         os.close(plan_fd)
         os.close(report_r)
@@ -288,12 +289,8 @@ def _reap(inits: dict[int, _Box], nets: _Nets, forker: Forker, forks: ProgramFor
             return
         if pid == 0:
             return
-        if pid == forker.pid:  # the next init needs a new one
-            forker.close()
-            forker.pid = 0
-        if pid == forks.pid:  # the next program needs a new server
-            forks.close()
-            forks.pid = 0
+        if forker.lost(pid) or forks.lost(pid):  # the next request starts another
+            continue
         box = inits.pop(pid, None)
         if box is not None:  # an init is gone: its sandbox with it (every process of it)
             box.close()

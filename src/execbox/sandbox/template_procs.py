@@ -25,15 +25,37 @@ if TYPE_CHECKING:
 _PID = struct.Struct("=i")  # the forker's answer: an init's pid, or -errno
 
 
-class Forker:
+class _Helper:
+    """A helper process of the spawner, reached on a socket: let go by closing it (the
+    helper exits when its socket closes; the spawner reaps it), started again on demand."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self._sock: _socket.socket | None = None
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def lost(self, pid: int) -> bool:
+        """``pid`` (reaped by the spawner) was this helper: the next request starts
+        another."""
+        if pid != self.pid or not pid:
+            return False
+        self.close()
+        self.pid = 0
+        return True
+
+
+class Forker(_Helper):
     """The C init in its --forker mode (execbox_init.c): started once, it forks every init
     of this spawner as this spawner's child (an exec per sandbox cost the machine more:
     CPUID traps at every glibc start on a VM). Started again if it died."""
 
     def __init__(self) -> None:
-        self.pid = 0
+        super().__init__()
         self.binary = ""
-        self._sock: _socket.socket | None = None
 
     def fork_init(self, binary: str, fds: list[int]) -> int:
         """An init's pid (fds: status, plan, report[, net]), or 0 if none could be forked."""
@@ -64,14 +86,8 @@ class Forker:
         self.binary = binary
         self._sock = ours
 
-    def close(self) -> None:
-        """Let it go (it exits when its socket closes; the spawner reaps it)."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
-
-class ProgramForks:
+class ProgramForks(_Helper):
     """The program fork server: a fork of the spawner that loops in C and forks each
     program (``execbox_fork_loop``). Every fork write-protects the pages of the process
     that forks; forked by the spawner itself, whose Python loop then writes to hundreds of
@@ -82,10 +98,9 @@ class ProgramForks:
     into the spawner's loop."""
 
     def __init__(self, fork_loop: Callable[..., int], run_program: RunProgram) -> None:
+        super().__init__()
         self._fork_loop = fork_loop
         self._run_program = run_program
-        self.pid = 0
-        self._sock: _socket.socket | None = None
 
     def fork(self, plan: bytes, fds: list[int]) -> bool:
         """Ask for a program (fds: init_pidfd, stdout, stderr, status, control, report).
@@ -120,12 +135,6 @@ class ProgramForks:
         theirs.close()
         self.pid = pid
         self._sock = ours
-
-    def close(self) -> None:
-        """Let it go (it exits when its socket closes; the spawner reaps it)."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
 
 def recv_fds(sock: _socket.socket, size: int, most: int) -> tuple[bytes, list[int]]:
