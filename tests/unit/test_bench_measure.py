@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import time
 
 import pytest
 
@@ -82,12 +83,15 @@ def test_throughput_counts_runs_and_errors_per_lane():
     lanes: set[int] = set()
 
     def fn(lane: int) -> str | None:
+        # A real call blocks (a run, a request); sleeping lets every lane get the GIL
+        # even on a loaded machine, where pure-Python lanes could starve one another.
         lanes.add(lane)
+        time.sleep(0.001)
         if lane == 1:
             raise OSError("lane 1 fails")
         return "warned" if lane == 2 else None
 
-    t = throughput(fn, 3, 0.05)
+    t = throughput(fn, 3, 0.2)
     assert lanes == {0, 1, 2}
     assert t.runs > 0 and t.errors > 0
     assert t.first_error == "OSError: lane 1 fails"
