@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 import threading
 import time
 
@@ -91,6 +92,41 @@ def test_execute_takes_json_with_or_without_its_content_type(server, content_typ
     r = server.post("/v1/execute", content=b'{"language": "python", "code": "print(7)"}',
                     headers=headers)
     assert r.status_code == 200 and r.json()["run"]["stdout"] == "7\n", r.text
+
+
+def test_a_chunked_body_is_411(server):
+    r = server.post("/v1/execute", content=iter([b'{"language": "python", ', b'"code": "1"}']))
+    assert r.status_code == 411 and r.json()["error"]["code"] == "length_required", r.text
+
+
+def test_a_warm_run_whose_client_goes_away_is_killed(server):
+    """A run supervised on the event loop is cancelled with its request when the client
+    disconnects: its program is killed, its slot (concurrency 1 here) free again."""
+    def gone() -> float:
+        text = server.get("/metrics").text
+        line = next((x for x in text.splitlines()
+                     if x.startswith('execbox_rejected_total{reason="client_gone"}')), "x 0")
+        return float(line.split()[-1])
+
+    before = gone()
+    body = (b'{"language": "python", "code": "import time; time.sleep(60)", '
+            b'"limits": {"wall_time_ms": 20000, "cpu_time_ms": 10000}}')
+    port = server.base_url.port
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        raw.sendall(b"POST /v1/execute HTTP/1.1\r\nHost: test\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: "
+                    + str(len(body)).encode() + b"\r\n\r\n" + body)
+        deadline = time.monotonic() + 10
+        while "execbox_runs_in_progress 1.0" not in server.get("/metrics").text:
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.02)
+    deadline = time.monotonic() + 10  # not at its 20 s wall-time limit
+    while "execbox_runs_in_progress 0.0" not in server.get("/metrics").text:
+        assert time.monotonic() < deadline, "the departed client's run goes on"
+        time.sleep(0.02)
+    assert gone() == before + 1
+    r = server.post("/v1/execute", json={"language": "python", "code": "print(5)"})
+    assert r.status_code == 200 and r.json()["run"]["stdout"] == "5\n", r.text
 
 
 def test_oversized_body_is_413(server):

@@ -77,6 +77,11 @@ def test_cors_preflights_and_answers(guarded):
     r = guarded.get("/v1/languages", headers={"Origin": ORIGIN})
     assert r.status_code == 401 and r.headers["access-control-allow-origin"] == ORIGIN
     assert "retry-after" in r.headers["access-control-expose-headers"].lower()
+    # a run from a page: POST /v1/execute (which the fast lane leaves to the app with CORS)
+    r = guarded.post("/v1/execute", headers={"Origin": ORIGIN, "X-Api-Key": "k1"},
+                     json={"language": "python", "code": "print(2)"})
+    assert r.status_code == 200 and r.json()["run"]["stdout"] == "2\n", r.text
+    assert r.headers["access-control-allow-origin"] == ORIGIN
 
 
 def test_judge0_authentication_and_authorization(guarded):

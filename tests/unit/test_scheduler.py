@@ -270,3 +270,73 @@ def test_the_client_defaults_to_the_context():
         return order
 
     assert asyncio.run(main()) == ["A1", "B1", "A2", "A3"]
+
+
+def test_an_attempt_on_the_loop_holds_a_slot_and_spares_the_thread():
+    async def main() -> None:
+        s = _scheduler(concurrency=1)
+        order: list[str] = []
+        release = asyncio.Event()
+        seen: list[int] = []
+
+        async def on_loop() -> str:
+            seen.append(s.running)
+            await release.wait()
+            return "loop"
+
+        first = asyncio.create_task(s.submit(_job(order, "thread"), client="A",
+                                             attempt=on_loop))
+        await _until(lambda: seen == [1])
+        second = asyncio.create_task(s.submit(_job(order, "B1"), client="B"))
+        await asyncio.sleep(0.05)
+        assert s.depth == 1 and order == []  # the attempt holds the only slot
+        release.set()
+        assert await first == "loop" and await second == "B1"
+        assert order == ["B1"] and s.running == 0  # the thread never ran A's job
+        s.close()
+
+    asyncio.run(main())
+
+
+def test_an_attempt_that_cannot_leaves_its_slot_to_the_thread():
+    async def main() -> None:
+        s = _scheduler(concurrency=1)
+        order: list[str] = []
+
+        async def cannot() -> str | None:
+            return None
+
+        async def fails() -> str | None:
+            raise RuntimeError("attempt broke")
+
+        assert await s.submit(_job(order, "A1"), client="A", attempt=cannot) == "A1"
+        with pytest.raises(RuntimeError, match="attempt broke"):
+            await s.submit(_job(order, "A2"), client="A", attempt=fails)
+        assert order == ["A1"] and s.running == 0
+        assert await s.submit(_job(order, "A3"), client="A") == "A3"  # the slot is free
+        s.close()
+
+    asyncio.run(main())
+
+
+def test_the_drain_ends_an_attempt_past_its_grace_with_shutting_down():
+    async def main() -> None:
+        s = _scheduler(concurrency=1)
+        ended: list[str] = []
+
+        async def forever() -> str:
+            try:
+                await asyncio.sleep(60)
+            finally:
+                ended.append("ended")  # a warm run kills its program here
+            return "never"
+
+        run = asyncio.create_task(s.submit(lambda: "thread", client="A", attempt=forever))
+        await _until(lambda: s.running == 1)
+        assert await s.drain(0.1) == 0
+        with pytest.raises(ShuttingDown):
+            await run
+        assert ended == ["ended"] and s.running == 0
+        s.close()
+
+    asyncio.run(main())

@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
+from starlette.types import Message, Send
+
 _STANDARD = set(vars(logging.makeLogRecord({})))
+access = logging.getLogger("execbox.access")
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,3 +45,34 @@ def configure(level: str = "info") -> dict[str, Any]:
         "loggers": {name: {"handlers": [], "propagate": True}
                     for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
     }
+
+
+def log_access(scope: MutableMapping[str, Any], status: int, start: float,
+               end: float | None = None) -> None:
+    """The access line of an HTTP request whose answer is out (``execbox.access``):
+    client, method, path, status, and ``ms`` from ``start`` to ``end`` (default now; both
+    ``time.perf_counter()``)."""
+    end = time.perf_counter() if end is None else end
+    peer = scope.get("client")
+    client = f"{peer[0]}:{peer[1]}" if peer else "-"
+    access.info('%s - "%s %s HTTP/%s" %d', client, scope["method"], scope["path"],
+                scope["http_version"], status, extra={
+                    "status": status, "path": scope["path"],
+                    "ms": round((end - start) * 1000, 2)})
+
+
+def logged(scope: MutableMapping[str, Any], send: Send, start: float,
+           defer: Callable[..., None]) -> Send:
+    """``send`` that has the access line written (``defer(log_access, ...)``: see
+    afterwards.py) once the answer's last bytes are out."""
+    status = 0
+
+    async def logging_send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        await send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            defer(log_access, scope, status, start, time.perf_counter())
+
+    return logging_send

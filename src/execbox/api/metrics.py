@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from execbox.api.afterwards import Afterwards
 from execbox.runner.runner import RunResult
 from execbox.service import Service
 from execbox.types import Status
@@ -45,6 +46,8 @@ class Metrics:
         self.rejected = Counter("execbox_rejected", "Requests refused before running",
                                 ["reason"], registry=r)
         r.register(_LiveState(service))
+        # runs' metrics and log lines, access lines: once answers are out
+        self.afterwards = Afterwards()
 
     def observe(self, result: RunResult, queued_s: float, ran_s: float) -> None:
         self.runs.labels(result.language, result.status.value).inc()
@@ -65,6 +68,7 @@ class Metrics:
                 self.internal_errors.inc()
 
     def render(self) -> bytes:
+        self.afterwards.flush()  # every run answered so far is counted
         return generate_latest(self.registry)
 
 

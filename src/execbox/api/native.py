@@ -10,12 +10,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from execbox.api.execution import perform
 from execbox.api.metrics import Metrics, Stopwatch
@@ -75,7 +72,7 @@ def run_request(service: Service, body: ExecuteRequest) -> RunRequest:
     return run
 
 
-def _job(service: Service, body: ExecuteRequest) -> Job:
+def resolve_job(service: Service, body: ExecuteRequest) -> Job:
     """The validated request: a plain run, or (with ``tests``) a judged one."""
     run = run_request(service, body)
     if body.tests is None:
@@ -114,7 +111,7 @@ def _program(service: Service, spec: ProgramIn) -> RunRequest:
         compile_limits=spec.compile_limits.given() if spec.compile_limits else {})
 
 
-async def _perform(service: Service, metrics: Metrics, job: Job,
+async def perform_job(service: Service, metrics: Metrics, job: Job,
                    run_id: str) -> dict[str, Any]:
     if isinstance(job, RunRequest):
         result = await perform(service, metrics, job, run_id)
@@ -186,67 +183,22 @@ _RESULT = {200: {"description": "The result (a judged request's with its tests)"
 @router.post("/execute", include_in_schema=False, response_class=Response)
 async def execute(body: ExecuteRequest, request: Request) -> Response:
     service = _service(request)
-    job = _job(service, body)
+    job = resolve_job(service, body)
     run_id = str(uuid.uuid4())
-    answer = await _perform(service, request.app.state.metrics, job, run_id)
+    answer = await perform_job(service, request.app.state.metrics, job, run_id)
     # serialised here, once: FastAPI would validate the dict against dict[str, Any], walk
     # it with jsonable_encoder and serialise it again (~0.1 ms a run)
-    return Response(json.dumps(answer, separators=(",", ":")).encode(),
-                    media_type="application/json")
+    return Response(answer_bytes(answer), media_type="application/json")
 
 
-class FastExecute:
-    """POST /v1/execute and /execute ahead of FastAPI's route for them (``install``): a
-    body that is plainly valid — JSON (no content type, or application/json) that the
-    same model accepts — is run by ``execute`` itself, without FastAPI's per-request
-    machinery (dependency solving, request wrappers: ~0.1 ms of the loop's time a
-    request). Anything else is handed, body and all, to FastAPI's route, whose answers
-    (every error included) are the documented ones. Errors raised here (an unknown
-    language, a full queue) go to the app's exception handlers as the route's would."""
-
-    def __init__(self, route: ASGIApp) -> None:
-        self.route = route
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        raw = await request.body()
-        body = None
-        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-        if kind in ("", "application/json") and raw:
-            try:
-                body = ExecuteRequest.model_validate(json.loads(raw))
-            except ValueError:  # bad JSON, or refused by the model: FastAPI says how
-                body = None
-        if body is None:
-            sent = False
-
-            async def replay() -> Message:
-                nonlocal sent
-                if sent:
-                    return await receive()
-                sent = True
-                return {"type": "http.request", "body": raw, "more_body": False}
-
-            await self.route(scope, replay, send)
-            return
-        response = await execute(body, request)
-        await response(scope, receive, send)
-
-    @classmethod
-    def install(cls, app: FastAPI) -> None:
-        """Put one in front of each FastAPI route of POST /v1/execute and /execute (the
-        OpenAPI document still describes those; a plain route is not in it)."""
-        routes = app.router.routes
-        for route in [r for r in routes if isinstance(r, APIRoute)
-                      and r.path in ("/v1/execute", "/execute") and "POST" in r.methods]:
-            routes.insert(0, Route(route.path, cls(route.app), methods=["POST"],
-                                   include_in_schema=False))
+def answer_bytes(answer: dict[str, Any]) -> bytes:
+    return json.dumps(answer, separators=(",", ":")).encode()
 
 
 @router.post("/v1/runs", status_code=202, summary="Queue a run; fetch it with GET /v1/runs/{id}")
 async def submit_run(body: ExecuteRequest, request: Request) -> dict[str, Any]:
     service = _service(request)
-    _job(service, body)  # refuse bad input now, not later
+    resolve_job(service, body)  # refuse bad input now, not later
     if service.scheduler.full():
         raise Overloaded("the queue is full", retry_after_s=1)
     run_id = str(uuid.uuid4())
@@ -270,7 +222,7 @@ def start_background(app: Any, run_id: str, body: ExecuteRequest) -> None:
 
     async def go() -> None:
         try:
-            job = _job(service, body)
+            job = resolve_job(service, body)
         except ConfigError as exc:  # e.g. a language gone since a restart
             service.runs.finish(run_id, {"error": {"code": "invalid_request",
                                                    "message": str(exc)}})
@@ -278,7 +230,7 @@ def start_background(app: Any, run_id: str, body: ExecuteRequest) -> None:
         service.runs.start(run_id)
         while True:
             try:
-                answer = await _perform(service, metrics, job, run_id)
+                answer = await perform_job(service, metrics, job, run_id)
                 break
             except Overloaded as exc:
                 await asyncio.sleep(exc.retry_after_s)

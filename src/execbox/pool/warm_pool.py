@@ -40,6 +40,8 @@ class WarmBackend(Protocol):
 
     def execute(self, box: WarmSandbox, spec: SandboxSpec) -> StageResult: ...
 
+    async def execute_async(self, box: WarmSandbox, spec: SandboxSpec) -> StageResult: ...
+
     def recycle(self, box: WarmSandbox) -> None: ...
 
     def discard(self, box: WarmSandbox) -> None: ...
@@ -135,12 +137,33 @@ class WarmPool:
                 box = self._build(state.flavor, idle=False)
                 return self._backend.execute(box, spec)
         finally:
-            with self._cond:
-                state.busy -= 1
-                self._last_done = time.monotonic()
-                if box.reusable and not self._closed:
-                    state.used.append(box)  # the refiller waits for its wipe
-                self._cond.notify_all()
+            self._done(state, box)
+
+    async def run_async(self, name: str, spec: SandboxSpec) -> StageResult | None:
+        """``run`` on the event loop when a warm sandbox is ready now (the backend's
+        ``execute_async``); None, having done nothing, when none is or when the one taken
+        failed before its run (the caller then uses ``run``, which builds or retries in
+        its thread)."""
+        state = self._states[name]
+        with self._cond:
+            box = self._take_warm(state)
+        if box is None:
+            return None
+        try:
+            return await self._backend.execute_async(box, spec)
+        except SandboxSetupError:
+            state.counters.recycled += 1
+            return None
+        finally:
+            self._done(state, box)
+
+    def _done(self, state: _FlavorState, box: WarmSandbox) -> None:
+        with self._cond:
+            state.busy -= 1
+            self._last_done = time.monotonic()
+            if box.reusable and not self._closed:
+                state.used.append(box)  # the refiller waits for its wipe
+            self._cond.notify_all()
 
     def wait_warm(self, timeout_s: float = 30.0, settled: bool = False) -> bool:
         """Block until every flavor has min_warm ready (start-up, tests, benchmarks);
@@ -184,15 +207,9 @@ class WarmPool:
         deadline = time.monotonic() + self.settings.acquire_timeout_s
         with self._cond:
             while True:
-                while state.warm:
-                    box = state.warm.popleft()
-                    if self._healthy(box):
-                        state.busy += 1
-                        state.counters.hits += 1
-                        self._cond.notify_all()  # the refiller replaces it
-                        return box
-                    state.counters.discarded += 1
-                    self._backend.discard(box)
+                box = self._take_warm(state)
+                if box is not None:
+                    return box
                 if state.size < self.settings.max_size:
                     state.busy += 1
                     state.counters.misses += 1
@@ -209,6 +226,19 @@ class WarmPool:
                 state.busy -= 1
                 self._cond.notify_all()
             raise
+
+    def _take_warm(self, state: _FlavorState) -> WarmSandbox | None:
+        """Under the lock: a healthy warm sandbox, counted busy; None if none is ready."""
+        while state.warm:
+            box = state.warm.popleft()
+            if self._healthy(box):
+                state.busy += 1
+                state.counters.hits += 1
+                self._cond.notify_all()  # the refiller replaces it
+                return box
+            state.counters.discarded += 1
+            self._backend.discard(box)
+        return None
 
     def _healthy(self, box: WarmSandbox) -> bool:
         if time.monotonic() - box.built_at > self.settings.max_age_s:

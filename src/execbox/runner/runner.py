@@ -153,6 +153,22 @@ class Runner:
         return RunResult(prepared.language.name, prepared.language.version, result.status,
                          prepared.compile, result, prepared.cached)
 
+    async def run_async(self, request: RunRequest) -> RunResult | None:
+        """``run`` on the event loop, for a program with nothing to compile whose flavor
+        has a warm sandbox ready now (``WarmPool.run_async``); None, having done nothing,
+        otherwise: the caller then calls ``run`` from a thread. Saves a request the two
+        thread hops (there, and back to the loop) of a run from a thread."""
+        lang = self.languages.get(request.language, request.version)
+        flavor = f"{lang.name}:run"
+        if lang.compiled or self.pool is None or flavor not in self.pool.flavors():
+            return None
+        prepared = self.prepare(request)
+        spec = _run_spec(prepared, (), prepared.limits, stdin=request.stdin)
+        result = await self.pool.run_async(flavor, spec)
+        if result is None:
+            return None
+        return RunResult(lang.name, lang.version, result.status, None, result)
+
     def prepare(self, request: RunRequest) -> Prepared:
         """Resolve the language and limits and compile (sandboxed, cached) once; the result
         runs any number of times with ``run_prepared`` (a judge: once per test)."""

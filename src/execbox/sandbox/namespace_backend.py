@@ -7,17 +7,20 @@ new pid namespace → supervise → hand the teardown (wait for the init, empty 
 give the lease back) to the reaper → decide the status.
 
 ``run`` does it all for one spec (cold). ``build`` stops once the sandbox is sealed and
-waiting (warm, for the pool); ``execute`` sends it one spec; ``discard`` throws it away.
+waiting (warm, for the pool); ``execute`` sends it one spec (``execute_async``: on the
+event loop); ``discard`` throws it away.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import select
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from execbox.errors import ConfigError, SandboxSetupError, SandboxUnavailable
@@ -40,7 +43,15 @@ from execbox.sandbox.leases import Lease, Leases
 from execbox.sandbox.reaper import Leftover, Reaper
 from execbox.sandbox.spawner import Spawner
 from execbox.sandbox.spec import BindMount, SandboxSettings, SandboxSpec
-from execbox.sandbox.supervisor import Pipes, pipes_for_child, supervise, wait_ready
+from execbox.sandbox.supervisor import (
+    Pipes,
+    RawOutcome,
+    pipes_for_child,
+    supervise,
+    supervise_async,
+    wait_ready,
+    write_async,
+)
 from execbox.sandbox.users import Slot, SlotAllocator
 from execbox.types import Limits, StageResult
 
@@ -141,6 +152,33 @@ class NamespaceBackend:
         """Run ``spec`` in a warm sandbox from ``build`` (or ``recycle``). Afterwards
         ``box.reusable`` says whether it may serve another run (after ``recycle``);
         otherwise it is already being torn down."""
+        order, baseline, before = self._ready(box, spec)
+        with self._sending(box):
+            wire.write_all(box.pipes.control, order)
+        return self._finish(box, spec, box.frames, baseline, before)
+
+    async def execute_async(self, box: WarmSandbox, spec: SandboxSpec) -> StageResult:
+        """``execute`` on the running event loop (``supervise_async``): the loop is never
+        blocked for longer than a step of the run (an order bigger than the pipe takes at
+        once is written as the init reads it)."""
+        order, baseline, before = self._ready(box, spec)
+        with self._sending(box):
+            await write_async(box.pipes.control, order)
+        box.reusable = False
+        before = before if before is not None else box.lease.base
+        try:
+            raw = await supervise_async(box.pidfd, box.pipes, spec.limits, box.cgroup,
+                                        self.settings.setup_timeout_ms / 1000, box.frames,
+                                        baseline, lambda: _program_anon_bytes(box))
+            self._settle(box, raw, before)
+        finally:
+            self._conclude(box)
+        return self._decide(raw, spec)
+
+    def _ready(self, box: WarmSandbox, spec: SandboxSpec,
+               ) -> tuple[bytes, int, CgroupStats | None]:
+        """Everything before a warm sandbox's order is sent: (the order's message, the
+        memory baseline, the counters of its earlier runs); the box discarded on error."""
         if spec.mounts != box.mounts:
             self.discard(box)
             raise SandboxSetupError("a warm sandbox runs only specs with the mounts it was "
@@ -166,18 +204,25 @@ class NamespaceBackend:
             # is forked from the init: only the pages it writes are its own.)
             baseline = max(box.cgroup.memory_usage_bytes() - box.zygote_bytes, 0)
             order = self._order(spec, limits)
-            try:
-                if box.template:
-                    wire.send_blob(box.pipes.control, template.encode_order(order))
-                else:
-                    protocol.send_order(box.pipes.control, order)
-            except BrokenPipeError as exc:
-                raise SandboxSetupError("the warm sandbox died while it waited") from exc
-            box.uses += 1
+            blob = (template.encode_order(order) if box.template
+                    else protocol.encode_order(order))
+            return wire.LENGTH.pack(len(blob)) + blob, baseline, before
         except BaseException:
             self.discard(box)
             raise
-        return self._finish(box, spec, box.frames, baseline, before)
+
+    @contextlib.contextmanager
+    def _sending(self, box: WarmSandbox) -> Iterator[None]:
+        """Around the write of a box's order: the box discarded if it fails."""
+        try:
+            yield
+        except BrokenPipeError as exc:
+            self.discard(box)
+            raise SandboxSetupError("the warm sandbox died while it waited") from exc
+        except BaseException:
+            self.discard(box)
+            raise
+        box.uses += 1
 
     def recycle(self, box: WarmSandbox) -> None:
         """Wait until a reusable sandbox has wiped itself and is ready for its next run;
@@ -316,18 +361,30 @@ class NamespaceBackend:
                             self.settings.setup_timeout_ms / 1000, frames, memory_baseline,
                             interaction, lambda sig: _signal_program(box, sig),
                             lambda: _program_anon_bytes(box))
-            stats = box.cgroup.stats()
-            if before is not None:  # a reused cgroup: only this run's events count
-                stats = replace(stats, oom_kills=stats.oom_kills - before.oom_kills,
-                                pids_max_hits=stats.pids_max_hits - before.pids_max_hits)
-            raw.stats = stats
-            box.reusable = (box.uses < box.max_uses and raw.frames.complete
-                            and raw.killed_for is None)
-            box.pending = bytes(raw.frames.leftover)
+            self._settle(box, raw, before)
         finally:
-            box.frames = None
-            if not box.reusable:  # the init's exit, the cgroup's removal: off the path
-                self._tear_down(box)
+            self._conclude(box)
+        return self._decide(raw, spec)
+
+    @staticmethod
+    def _settle(box: WarmSandbox, raw: RawOutcome, before: CgroupStats | None) -> None:
+        """A supervised run's statistics, and whether its sandbox may serve another."""
+        stats = box.cgroup.stats()
+        if before is not None:  # a reused cgroup: only this run's events count
+            stats = replace(stats, oom_kills=stats.oom_kills - before.oom_kills,
+                            pids_max_hits=stats.pids_max_hits - before.pids_max_hits)
+        raw.stats = stats
+        box.reusable = (box.uses < box.max_uses and raw.frames.complete
+                        and raw.killed_for is None)
+        box.pending = bytes(raw.frames.leftover)
+
+    def _conclude(self, box: WarmSandbox) -> None:
+        box.frames = None
+        if not box.reusable:  # the init's exit, the cgroup's removal: off the path
+            self._tear_down(box)
+
+    @staticmethod
+    def _decide(raw: RawOutcome, spec: SandboxSpec) -> StageResult:
         result = outcome.decide(raw, spec.limits)
         if spec.collect:
             result.files = _split_files(raw.frames.first(protocol.EXIT), raw.frames.tail)

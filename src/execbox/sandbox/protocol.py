@@ -89,7 +89,11 @@ class FrameReader:
 
 
 def send_order(fd: int, order: object) -> None:
-    send_blob(fd, pickle.dumps(order, protocol=pickle.HIGHEST_PROTOCOL))
+    send_blob(fd, encode_order(order))
+
+
+def encode_order(order: object) -> bytes:
+    return pickle.dumps(order, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def read_order(fd: int) -> Any:

@@ -1,6 +1,8 @@
 """The host's side of one run: collect capped output, enforce wall and CPU time.
 
-One thread, one ``selectors`` loop over the status pipe, stdout and stderr. Killing
+``Watch`` is one run's state; a driver waits for its pipes (the status pipe, stdout and
+stderr) and its next deadline: ``supervise`` in a thread (one ``selectors`` loop),
+``supervise_async`` on the event loop (the service's warm runs: no thread hop). Killing
 means SIGKILL to the sandbox's init: as pid 1 of the sandbox's pid namespace its death
 makes the kernel kill every other process in it (daemons, setsid, double forks); the
 cgroup sweep after the run is the second line.
@@ -8,6 +10,7 @@ cgroup sweep after the run is the second line.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import select
@@ -95,6 +98,129 @@ def _pipe() -> tuple[int, int]:
     return out[0], out[1]
 
 
+class Watch:
+    """One run's supervision without its waiting: what to read, until when, and what
+    happened. A driver waits for its descriptors (``open``) to be readable or for
+    ``wake_at``, and tells it: ``readable(fd)``, ``tick()``; ``supervise`` is the blocking
+    driver (a thread), ``supervise_async`` the event loop's. Killing means SIGKILL to the
+    init (``kill``); the run is over when ``over`` (the init's report is whole, or the
+    pipes closed, or it is stuck)."""
+
+    def __init__(self, init_pidfd: int, pipes: Pipes, limits: Limits, cgroup: Cgroup,
+                 setup_timeout_s: float, frames: protocol.FrameReader | None,
+                 memory_baseline: int | None, interaction: Interaction | None,
+                 program_memory: Callable[[], int] | None) -> None:
+        self.raw = RawOutcome(frames=frames or protocol.FrameReader(),
+                              memory_baseline=memory_baseline or 0)
+        self.init_pidfd = init_pidfd
+        self.pipes = pipes
+        self.limits = limits
+        self.cgroup = cgroup
+        self.interaction = interaction
+        self.measure_memory = memory_baseline is None
+        self.program_memory = program_memory
+        self.sinks = {pipes.stdout: (self.raw.stdout, "stdout"),
+                      pipes.stderr: (self.raw.stderr, "stderr")}
+        self.sent = {"stdout": 0, "stderr": 0}  # streamed to an interaction
+        self.open = [pipes.status, pipes.stdout, pipes.stderr]
+        for fd in self.open:
+            os.set_blocking(fd, False)
+        now = time.monotonic()
+        self.deadline = now + setup_timeout_s
+        self.next_poll = now + _CPU_POLL_S
+
+    @property
+    def over(self) -> bool:
+        return not self.open or self.raw.frames.complete or self.raw.stuck
+
+    @property
+    def wake_at(self) -> float:
+        """When ``tick`` has something to check (monotonic)."""
+        polling = self.raw.started_at is not None and self.raw.killed_for is None
+        return min(self.deadline, self.next_poll) if polling else self.deadline
+
+    def kill(self, reason: str) -> None:
+        if self.raw.killed_for is None:
+            self.raw.killed_for = reason
+        try:
+            signal.pidfd_send_signal(self.init_pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.deadline = time.monotonic() + _AFTER_KILL_S
+
+    def tick(self) -> None:
+        """The time limits: setup, wall (both from ``deadline``) and CPU (polled)."""
+        raw = self.raw
+        now = time.monotonic()
+        if now >= self.deadline:
+            if raw.killed_for is not None:  # killed, yet the pipes stay open
+                raw.stuck = True
+            else:
+                self.kill("wall" if raw.started_at is not None else "setup")
+            return
+        if raw.started_at is not None and raw.killed_for is None and now >= self.next_poll:
+            raw.cpu_ns = self.cgroup.cpu_usage_ns() - raw.cpu_baseline_ns
+            if raw.cpu_ns > self.limits.cpu_time_ms * 1_000_000:
+                self.kill("cpu")
+            self.next_poll = now + _CPU_POLL_S
+
+    def readable(self, fd: int) -> None:
+        """Read what ``fd`` (one of ``open``) has; at its end it leaves ``open``."""
+        try:
+            data = os.read(fd, _READ)
+        except BlockingIOError:
+            return
+        if not data:
+            self.open.remove(fd)
+            return
+        if fd != self.pipes.status:
+            self.take(fd, data)
+            return
+        raw = self.raw
+        raw.frames.feed(data)
+        if raw.started_at is None and raw.frames.first(protocol.STARTED):
+            _on_started(raw, self.cgroup, self.measure_memory, self.program_memory)
+            self.deadline = raw.started_at + self.limits.wall_time_ms / 1000  # type: ignore[operator]
+            if self.interaction is not None and self.interaction.on_started is not None:
+                self.interaction.on_started()
+
+    def take(self, fd: int, data: bytes) -> None:
+        buf, name = self.sinks[fd]
+        room = self.limits.output_bytes - (len(buf) if self.interaction is None
+                                           else self.sent[name])
+        if self.interaction is None:
+            buf += data[:max(room, 0)]
+        elif room > 0:
+            self.sent[name] += min(len(data), room)
+            self.interaction.on_output(name, data[:room])
+        if len(data) > room:
+            setattr(self.raw, f"{name}_truncated", True)
+            self.kill("output")
+
+    def drain(self) -> None:
+        """The report is whole, so every writer is dead: what is left in the pipes is all."""
+        if not self.raw.frames.complete:
+            return
+        for fd in (self.pipes.stdout, self.pipes.stderr):
+            while fd in self.open and self.raw.killed_for is None:
+                try:
+                    data = os.read(fd, _READ)
+                except BlockingIOError:
+                    break
+                if not data:
+                    break
+                self.take(fd, data)
+
+    def end(self) -> bool:
+        """The run is over (or the driver failed): note the time, end a sandbox an error
+        left running. True if the init did not report its end: the driver must then wait
+        for its pidfd (``init_pidfd`` readable) before the outcome is decided."""
+        self.raw.ended_at = time.monotonic()
+        if self.open and not self.raw.frames.complete:
+            self.kill("stuck")
+        return self.raw.frames.first(protocol.EXIT) is None
+
+
 def supervise(
     init_pidfd: int, pipes: Pipes, limits: Limits, cgroup: Cgroup, setup_timeout_s: float,
     frames: protocol.FrameReader | None = None, memory_baseline: int | None = None,
@@ -112,120 +238,161 @@ def supervise(
     With an ``interaction`` output is handed to it as it arrives instead of kept (the
     output cap counts it all the same), and what it queues is done here: stdin written to
     ``pipes.stdin`` as the program takes it, EOF, signals (``signal_program``), kill."""
-    raw = RawOutcome(frames=frames or protocol.FrameReader(),
-                     memory_baseline=memory_baseline or 0)
+    watch = Watch(init_pidfd, pipes, limits, cgroup, setup_timeout_s, frames,
+                  memory_baseline, interaction, program_memory)
     sel = selectors.DefaultSelector()
-    sinks = {pipes.stdout: (raw.stdout, "stdout"), pipes.stderr: (raw.stderr, "stderr")}
-    sent = {"stdout": 0, "stderr": 0}  # streamed to an interaction
-    for fd in (pipes.status, pipes.stdout, pipes.stderr):
-        os.set_blocking(fd, False)
+    for fd in watch.open:
         sel.register(fd, selectors.EVENT_READ)
     feeder = _StdinFeeder(sel, pipes, interaction) if interaction is not None else None
-    now = time.monotonic()
-    deadline = now + setup_timeout_s
-    next_poll = now + _CPU_POLL_S
-
-    def kill(reason: str) -> None:
-        nonlocal deadline
-        if raw.killed_for is None:
-            raw.killed_for = reason
-        try:
-            signal.pidfd_send_signal(init_pidfd, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + _AFTER_KILL_S
-
-    def take(fd: int, data: bytes) -> None:
-        buf, name = sinks[fd]
-        room = limits.output_bytes - (len(buf) if interaction is None else sent[name])
-        if interaction is None:
-            buf += data[:max(room, 0)]
-        elif room > 0:
-            sent[name] += min(len(data), room)
-            interaction.on_output(name, data[:room])
-        if len(data) > room:
-            setattr(raw, f"{name}_truncated", True)
-            kill("output")
 
     def interact() -> None:
         assert feeder is not None and interaction is not None
         for op in interaction.take():
             if op.kind == "kill":
-                kill("client")
+                watch.kill("client")
             elif op.kind == "signal" and signal_program is not None:
                 signal_program(op.signal)
             else:
                 feeder.add(op)
 
     try:
-        while _reading(sel, pipes) and not raw.frames.complete:
-            now = time.monotonic()
-            if now >= deadline:
-                if raw.killed_for is not None:  # killed, yet the pipes stay open
-                    raw.stuck = True
-                    break
-                kill("wall" if raw.started_at is not None else "setup")
-                continue
-            if raw.started_at is not None and raw.killed_for is None and now >= next_poll:
-                raw.cpu_ns = cgroup.cpu_usage_ns() - raw.cpu_baseline_ns
-                if raw.cpu_ns > limits.cpu_time_ms * 1_000_000:
-                    kill("cpu")
-                next_poll = now + _CPU_POLL_S
-            timeout = min(deadline, next_poll) - now
-            for key, _ in sel.select(max(timeout, 0)):
+        while not watch.over:
+            watch.tick()
+            if watch.over:
+                break
+            for key, _ in sel.select(max(watch.wake_at - time.monotonic(), 0)):
                 fd = key.fd
                 if feeder is not None and fd == feeder.wake:
                     interact()
-                    continue
-                if feeder is not None and fd == pipes.stdin:
+                elif feeder is not None and fd == pipes.stdin:
                     feeder.flush()
-                    continue
-                try:
-                    data = os.read(fd, _READ)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    sel.unregister(fd)
-                    continue
-                if fd != pipes.status:
-                    take(fd, data)
-                    continue
-                raw.frames.feed(data)
-                if raw.started_at is None and raw.frames.first(protocol.STARTED):
-                    _on_started(raw, cgroup, memory_baseline is None, program_memory)
-                    deadline = raw.started_at + limits.wall_time_ms / 1000  # type: ignore[operator]
-                    if interaction is not None and interaction.on_started is not None:
-                        interaction.on_started()
+                else:
+                    watch.readable(fd)
+                    if fd not in watch.open:
+                        sel.unregister(fd)
         if feeder is not None:
             feeder.stop()
             feeder = None
-        if raw.frames.complete:  # every writer is dead: what is left in the pipes is all
-            for fd in (pipes.stdout, pipes.stderr):
-                while fd in sel.get_map() and raw.killed_for is None:
-                    try:
-                        data = os.read(fd, _READ)
-                    except BlockingIOError:
-                        break
-                    if not data:
-                        break
-                    take(fd, data)
+        watch.drain()
     finally:
         if feeder is not None:
             feeder.stop()
-        open_fds = _reading(sel, pipes)
         sel.close()
-        raw.ended_at = time.monotonic()
-        if open_fds and not raw.frames.complete:  # an error left it running: end it
-            kill("stuck")
-        if raw.frames.first(protocol.EXIT) is None:
+        if watch.end():
             select.select([init_pidfd], [], [])  # no report: make sure it is gone
-    return raw
+    return watch.raw
 
 
-def _reading(sel: selectors.BaseSelector, pipes: Pipes) -> bool:
-    """Some pipe from the sandbox is still open."""
-    watched = sel.get_map()
-    return any(fd in watched for fd in (pipes.status, pipes.stdout, pipes.stderr))
+async def supervise_async(
+    init_pidfd: int, pipes: Pipes, limits: Limits, cgroup: Cgroup, setup_timeout_s: float,
+    frames: protocol.FrameReader | None = None, memory_baseline: int | None = None,
+    program_memory: Callable[[], int] | None = None,
+) -> RawOutcome:
+    """``supervise`` driven by the running event loop (no interaction): the pipes are
+    watched with ``add_reader``, the limits with a timer, so no thread waits for the run
+    and none has to wake the loop when it ends. If the awaiting task is cancelled, the
+    run is killed (its client went away) and the cancellation goes on once its pipes have
+    closed, as a run's end."""
+    watch = Watch(init_pidfd, pipes, limits, cgroup, setup_timeout_s, frames,
+                  memory_baseline, None, program_memory)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    timer: asyncio.TimerHandle | None = None
+    armed_at = 0.0
+
+    def settle() -> None:
+        nonlocal timer, armed_at
+        if watch.over:
+            if not done.done():
+                done.set_result(None)
+            return
+        if timer is None or watch.wake_at != armed_at:
+            if timer is not None:
+                timer.cancel()
+            armed_at = watch.wake_at
+            timer = loop.call_at(_loop_time(loop, armed_at), on_time)
+
+    def on_read(fd: int) -> None:
+        watch.readable(fd)
+        if fd not in watch.open:
+            loop.remove_reader(fd)
+        settle()
+
+    def on_time() -> None:
+        nonlocal timer
+        timer = None
+        watch.tick()
+        settle()
+
+    for fd in watch.open:
+        loop.add_reader(fd, on_read, fd)
+    cancelled = False
+    try:
+        settle()
+        while not done.done():
+            try:
+                await asyncio.shield(done)
+            except asyncio.CancelledError:
+                if cancelled or done.cancelled():
+                    raise
+                cancelled = True  # the caller is gone: end the run, then go on cancelling
+                watch.kill("client")
+                settle()
+        watch.drain()
+    finally:
+        for fd in watch.open:
+            loop.remove_reader(fd)
+        if timer is not None:
+            timer.cancel()
+        if watch.end():  # no report: make sure the init is gone
+            await _exited(loop, init_pidfd)
+    if cancelled:
+        raise asyncio.CancelledError
+    return watch.raw
+
+
+async def write_async(fd: int, data: bytes) -> None:
+    """All of ``data`` to a pipe, from the event loop: what it takes at once is written
+    at once (no wait at all for a small order to an empty pipe); the rest as the reader
+    makes room."""
+    loop = asyncio.get_running_loop()
+    view = memoryview(data)
+    os.set_blocking(fd, False)
+    try:
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                room: asyncio.Future[None] = loop.create_future()
+                loop.add_writer(fd, _wake, room)
+                try:
+                    await room
+                finally:
+                    loop.remove_writer(fd)
+    finally:
+        os.set_blocking(fd, True)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _loop_time(loop: asyncio.AbstractEventLoop, monotonic_at: float) -> float:
+    """A ``time.monotonic()`` instant on the loop's clock, a millisecond late rather than
+    early (uvloop's clock counts whole milliseconds): ``tick`` then finds it passed."""
+    return loop.time() + (monotonic_at - time.monotonic()) + 0.001
+
+
+async def _exited(loop: asyncio.AbstractEventLoop, pidfd: int) -> None:
+    if select.select([pidfd], [], [], 0)[0]:
+        return
+    gone: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(pidfd, _wake, gone)
+    try:
+        await asyncio.shield(gone)
+    finally:
+        loop.remove_reader(pidfd)
 
 
 class _StdinFeeder:

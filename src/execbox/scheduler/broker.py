@@ -11,7 +11,7 @@ deadline, fairness by client, the drain) keeps its meaning.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -70,9 +70,14 @@ class Broker(Protocol):
         ...
 
     async def submit(self, fn: Callable[[], T], *, client: str = "", admitted: bool = False,
-                     deadline: float | None = None) -> T:
+                     deadline: float | None = None,
+                     attempt: Callable[[], Awaitable[T | None]] | None = None) -> T:
         """Run ``fn`` once a slot is free and it is ``client``'s turn (default: the
         context's ``current_client``); its result.
+
+        ``attempt``: the same work done on the event loop when it can be (a warm run), tried
+        first with the slot held; when it returns None (it could not, and did nothing)
+        ``fn`` runs as usual. A transport that runs work elsewhere may ignore it.
 
         ``admitted``: part of a request already let in (the tests of one judge request):
         never refused for a full queue or a drain, but it waits its turn like the rest.

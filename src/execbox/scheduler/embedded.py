@@ -11,11 +11,14 @@ Retry-After); one whose deadline (default: ``queue_timeout_s`` from now) passes 
 waits is refused too; nothing waits forever. A caller cancelled while it waits (its HTTP
 client went away) leaves the queue. Runs are blocking calls (the runner forks and
 supervises), so each runs on a worker thread while the event loop stays free; a slot is
-freed when its thread is done, even if nobody waits for the result any more.
+freed when its thread is done, even if nobody waits for the result any more. A run that
+can be done on the loop itself (``attempt``: a warm run, supervised with the loop's
+readers and timers) is done there first: no hop to a worker thread and back.
 
 Shutdown: ``drain`` refuses new runs, drops the queued ones, waits for the running ones
 up to a grace, then fails whoever still waits (``ShuttingDown``) so every request gets an
-answer. Satisfies ``broker.Broker``; all methods but ``close`` run on the event loop.
+answer (a run on the loop is killed then and its caller answered ShuttingDown).
+Satisfies ``broker.Broker``; all methods but ``close`` run on the event loop.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -59,6 +62,8 @@ class EmbeddedScheduler:
         self._served: dict[str, int] = {}  # client -> tick of its last grant
         self._ticks = itertools.count(1)
         self._results: set[asyncio.Future[Any]] = set()  # callers of executing runs
+        self._inline: set[asyncio.Task[Any]] = set()  # callers running an attempt
+        self._cut: set[asyncio.Task[Any]] = set()  # those the drain cancelled
         self._draining = False
         self._executor = ThreadPoolExecutor(max_workers=concurrency,
                                             thread_name_prefix="execbox-run")
@@ -82,7 +87,8 @@ class EmbeddedScheduler:
         return self._draining or (self._free == 0 and self._waiting >= self.queue_limit)
 
     async def submit(self, fn: Callable[[], T], *, client: str = "", admitted: bool = False,
-                     deadline: float | None = None) -> T:
+                     deadline: float | None = None,
+                     attempt: Callable[[], Awaitable[T | None]] | None = None) -> T:
         loop = asyncio.get_running_loop()
         client = client or current_client.get()
         if self._draining and not admitted:
@@ -100,6 +106,10 @@ class EmbeddedScheduler:
         else:
             await self._wait_turn(loop, client, admitted, deadline)
         # this caller holds a slot now; the worker thread gives it back when done
+        if attempt is not None:
+            out = await self._attempt(attempt, client)
+            if out is not None:
+                return out
         result: asyncio.Future[T] = loop.create_future()
         try:
             job = self._executor.submit(fn)
@@ -119,6 +129,32 @@ class EmbeddedScheduler:
             return await result
         finally:
             self._results.discard(result)
+
+    async def _attempt(self, attempt: Callable[[], Awaitable[T | None]], client: str,
+                       ) -> T | None:
+        """``attempt`` on the loop, the caller's slot held: given back when it returns,
+        unless it returned None (then the slot is the worker thread's). Cut short by the
+        drain at the end of its grace: ShuttingDown (the attempt, cancelled, ends its run)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._inline.add(task)
+        try:
+            out = await attempt()
+        except asyncio.CancelledError:
+            self._release(client)
+            if task in self._cut:
+                task.uncancel()
+                raise ShuttingDown("the server shut down before this run finished") from None
+            raise
+        except BaseException:
+            self._release(client)
+            raise
+        finally:
+            self._inline.discard(task)
+            self._cut.discard(task)
+        if out is not None:
+            self._release(client)
+        return out
 
     async def _wait_turn(self, loop: asyncio.AbstractEventLoop, client: str, admitted: bool,
                          deadline: float | None) -> None:
@@ -233,6 +269,11 @@ class EmbeddedScheduler:
             if not result.done():
                 result.set_exception(ShuttingDown(
                     f"the server shut down before this run finished (grace {timeout_s:g} s)"))
+        for task in list(self._inline):  # runs on the loop: ended, answered ShuttingDown
+            self._cut.add(task)
+            task.cancel()
+        while self._inline:
+            await asyncio.sleep(0.01)
         return self._running
 
     def close(self) -> None:
