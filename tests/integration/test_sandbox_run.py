@@ -125,7 +125,7 @@ def test_setup_failure_is_an_internal_error(backend):
 
 def test_teardown_leaves_no_cgroup_and_leftovers_are_swept(tmp_path):
     # a host of its own (state dir, uids, cgroup parent): other execbox runs may be live
-    settings = SandboxSettings(state_dir=str(tmp_path), uid_base=950_000, slots=8,
+    settings = SandboxSettings(state_dir=str(tmp_path), uid_base=970_000, slots=8,
                                cgroup=CgroupSettings(parent=f"execbox-test-{os.getpid()}"))
     backend = NamespaceBackend(settings)
     try:

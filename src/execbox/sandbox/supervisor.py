@@ -312,17 +312,27 @@ async def supervise_async(
             armed_at = watch.wake_at
             timer = loop.call_at(_loop_time(loop, armed_at), on_time)
 
+    def failed(exc: Exception) -> None:  # raised where the thread's driver would raise
+        if not done.done():
+            done.set_exception(exc)
+
     def on_read(fd: int) -> None:
-        watch.readable(fd)
-        if fd not in watch.open:
-            loop.remove_reader(fd)
-        settle()
+        try:
+            watch.readable(fd)
+            if fd not in watch.open:
+                loop.remove_reader(fd)
+            settle()
+        except Exception as exc:  # handed to the awaiting task
+            failed(exc)
 
     def on_time() -> None:
         nonlocal timer
         timer = None
-        watch.tick()
-        settle()
+        try:
+            watch.tick()
+            settle()
+        except Exception as exc:  # handed to the awaiting task
+            failed(exc)
 
     for fd in watch.open:
         loop.add_reader(fd, on_read, fd)
