@@ -77,6 +77,14 @@ def test_cors_preflights_and_answers(guarded):
     r = guarded.get("/v1/languages", headers={"Origin": ORIGIN})
     assert r.status_code == 401 and r.headers["access-control-allow-origin"] == ORIGIN
     assert "retry-after" in r.headers["access-control-expose-headers"].lower()
+    # POST /v1/execute's fast lane: a refused client's body is not looked at; a body the
+    # lane leaves to the app keeps its one admission (key_concurrency is 1 here: a second
+    # one would be refused 429)
+    r = guarded.post("/v1/execute", content=b'{"language": "nope", "code": "1"}')
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", r.text
+    r = guarded.post("/v1/execute", headers={"X-Api-Key": "k1"},
+                     content=b'{"language": "nope", "code": "1"}')
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_language", r.text
     # a run from a page: POST /v1/execute (which the fast lane leaves to the app with CORS)
     r = guarded.post("/v1/execute", headers={"Origin": ORIGIN, "X-Api-Key": "k1"},
                      json={"language": "python", "code": "print(2)"})

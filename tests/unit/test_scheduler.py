@@ -340,3 +340,29 @@ def test_the_drain_ends_an_attempt_past_its_grace_with_shutting_down():
         s.close()
 
     asyncio.run(main())
+
+
+def test_under_load_runs_go_to_the_threads_not_the_loop():
+    async def main() -> None:
+        s = _scheduler(concurrency=1)
+        order: list[str] = []
+        on_loop: list[str] = []
+
+        def attempt(name: str):
+            async def run() -> str:
+                on_loop.append(name)
+                return name
+
+            return run
+
+        gate, first = await _occupy(s, order)
+        b = asyncio.create_task(s.submit(_job(order, "B"), client="B", attempt=attempt("B")))
+        c = asyncio.create_task(s.submit(_job(order, "C"), client="C", attempt=attempt("C")))
+        await _until(lambda: s.depth == 2)
+        gate.set()
+        assert await first == "A1" and await b == "B" and await c == "C"
+        # B started while C still waited: on a thread; C with nobody waiting: on the loop
+        assert order == ["A1", "B"] and on_loop == ["C"]
+        s.close()
+
+    asyncio.run(main())

@@ -7,15 +7,17 @@ routing layers, FastAPI's request and response objects) took another ~0.3 ms on 
 benchmark's machine, where an idle CPU loses its caches and every layer is run cold
 (paired runs, docs/benchmarks.md). This is the same work in one place:
 
-- a request it has any doubt about goes on to the app untouched, before anything is
-  counted (its body replayed): another content type than JSON, a chunked or oversized
-  body, a CORS request (an ``Origin`` while CORS is configured), a body the model or the
-  request's resolution refuses (bad JSON, an unknown language...). The app then answers
+- a request it has any doubt about goes on to the app: before anything is counted if its
+  headers show it (another content type than JSON, a chunked or oversized body, a CORS
+  request: an ``Origin`` while CORS is configured); once admitted, with its body
+  replayed and its admission standing (``gate.ADMITTED``), if the model or the request's
+  resolution refuses the body (bad JSON, an unknown language...). The app then answers
   it, errors included, as it answers every route;
-- the gate's ``Admission`` (the same one: keys, rate, requests in progress), its
-  refusals, the request's ``Caller``, and the cancellation of the request when its
-  client goes away before the answer starts (watched from ``WATCH_AFTER_S`` into the
-  run: a task per request cost ~0.09 ms, and most runs are over by then);
+- the gate's ``Admission`` (the same one: keys, rate, requests in progress) before the
+  body is read, its refusals, the request's ``Caller``, and the cancellation of the
+  request when its client goes away before the answer starts (watched from
+  ``WATCH_AFTER_S`` into the run: a task per request cost ~0.09 ms, and most runs are
+  over by then);
 - errors raised by the run (a full queue, the shutdown) answered by the app's own
   exception handlers; the access log line once the answer is out (afterwards.py).
 """
@@ -35,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from execbox.api import native
 from execbox.api.execution import caller
-from execbox.api.gate import Admission, Refusal
+from execbox.api.gate import ADMITTED, Admission, Refusal
 from execbox.api.logs import log_access, logged
 from execbox.api.metrics import Metrics
 from execbox.api.models import ExecuteRequest
@@ -75,23 +77,26 @@ class FastLane:
                 or scope["path"] not in PATHS or not self._plain(scope["headers"])):
             return await self.app(scope, receive, send)
         start = time.perf_counter()
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # gone before its body was whole
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        raw = b"".join(chunks)
-        job = self._job(raw)
-        if job is None:
-            return await self.app(scope, _replay(raw, receive), send)
+        # admitted before its body is read, as by the gate: a refused client's body is not
+        # parsed, nor read past what the server holds already
         admitted = self.admission.admit(scope)
         if isinstance(admitted, Refusal):
             return await self.admission.refuse(scope, receive, self._logged(scope, send, start),
                                                admitted)
         try:
+            chunks = []
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # gone before its body was whole
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            raw = b"".join(chunks)
+            job = self._job(raw)
+            if job is None:  # the app answers it, this admission standing (gate.ADMITTED)
+                scope[ADMITTED] = admitted
+                return await self.app(scope, _replay(raw, receive), send)
             await self._run(scope, receive, send, job, admitted, start)
         finally:
             self.admission.release(admitted)

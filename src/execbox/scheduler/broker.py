@@ -77,7 +77,8 @@ class Broker(Protocol):
 
         ``attempt``: the same work done on the event loop when it can be (a warm run), tried
         first with the slot held; when it returns None (it could not, and did nothing)
-        ``fn`` runs as usual. A transport that runs work elsewhere may ignore it.
+        ``fn`` runs as usual. A transport may ignore it (one that runs work elsewhere), or
+        use it only when that pays (the embedded one: while nobody waits).
 
         ``admitted``: part of a request already let in (the tests of one judge request):
         never refused for a full queue or a drain, but it waits its turn like the rest.

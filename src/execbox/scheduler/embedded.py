@@ -13,7 +13,10 @@ client went away) leaves the queue. Runs are blocking calls (the runner forks an
 supervises), so each runs on a worker thread while the event loop stays free; a slot is
 freed when its thread is done, even if nobody waits for the result any more. A run that
 can be done on the loop itself (``attempt``: a warm run, supervised with the loop's
-readers and timers) is done there first: no hop to a worker thread and back.
+readers and timers) is done there first while nobody waits in the queue: no hop to a
+worker thread and back. Under load (somebody waits) runs go to the threads, whose
+system calls (cgroup writes, pipes) then overlap the loop's work for the other requests:
+~3 % more requests a second with 16 clients on the benchmark's machine.
 
 Shutdown: ``drain`` refuses new runs, drops the queued ones, waits for the running ones
 up to a grace, then fails whoever still waits (``ShuttingDown``) so every request gets an
@@ -106,7 +109,7 @@ class EmbeddedScheduler:
         else:
             await self._wait_turn(loop, client, admitted, deadline)
         # this caller holds a slot now; the worker thread gives it back when done
-        if attempt is not None:
+        if attempt is not None and self._waiting == 0:  # under load: threads (below)
             out = await self._attempt(attempt, client)
             if out is not None:
                 return out
