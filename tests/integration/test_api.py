@@ -109,6 +109,11 @@ def test_a_warm_run_whose_client_goes_away_is_killed(server):
         return float(line.split()[-1])
 
     before = gone()
+    warm = 'execbox_pool_sandboxes{flavor="python:run",state="warm"} 1.0'
+    deadline = time.monotonic() + 10  # a warm sandbox for it (else it runs on a thread)
+    while warm not in server.get("/metrics").text:
+        assert time.monotonic() < deadline, "no warm sandbox"
+        time.sleep(0.02)
     body = (b'{"language": "python", "code": "import time; time.sleep(60)", '
             b'"limits": {"wall_time_ms": 20000, "cpu_time_ms": 10000}}')
     port = server.base_url.port
