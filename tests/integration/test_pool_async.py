@@ -135,3 +135,21 @@ def test_no_warm_sandbox_means_none_and_nothing_done(backend):
         assert p.stats()["sh"]["busy"] == 0 and p.stats()["sh"]["hits"] == 0
     finally:
         p.close()
+
+
+def test_a_reused_sandbox_serves_runs_on_the_loop_and_keeps_nothing(backend):
+    p = WarmPool(backend, PoolSettings(min_warm=1, max_size=1, max_uses=3, cooldown_s=0.01),
+                 {"sh": Flavor()})
+    try:
+        assert p.wait_warm(20)
+        seen = []
+        for i in range(4):
+            assert p.wait_warm(20, settled=True)
+            code = f"ls /tmp; touch /tmp/mark{i}; echo run{i}"
+            r = asyncio.run(p.run_async("sh", _spec("sh", code)))
+            assert r is not None and r.status is Status.OK, r
+            seen.append(r.stdout.decode())
+        assert seen == [f"run{i}\n" for i in range(4)]  # no mark of an earlier run in /tmp
+        assert p.stats()["sh"]["reused"] >= 1
+    finally:
+        p.close()
