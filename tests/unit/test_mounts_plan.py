@@ -15,7 +15,8 @@ def test_optional_mounts_that_appear_are_seen_after_the_ttl(tmp_path, monkeypatc
     monkeypatch.setattr(mounts.time, "monotonic", lambda: clock[0])
 
     def targets() -> list[str]:
-        plan = cache.plan("/r", wanted, (), 900001, 900001, 8, 8, 100)
+        plan = mounts.plan("/r", wanted, (), 900001, 900001, 8, 8, 100,
+                           resolved=cache.resolve(wanted, ()))
         assert (plan.uid, plan.gid, plan.work_bytes) == (900001, 900001, 8 << 20)
         return [b.target for b in plan.binds]
 

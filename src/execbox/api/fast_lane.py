@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +41,6 @@ from execbox.api.metrics import Metrics
 from execbox.api.models import ExecuteRequest
 from execbox.scheduler import current_client
 from execbox.service import Service
-
-log = logging.getLogger("execbox.api")
 
 PATHS = frozenset({"/v1/execute", "/execute"})
 WATCH_AFTER_S = 0.05  # a run still going then gets a watcher for its client's departure
@@ -148,10 +144,8 @@ class FastLane:
         # before that is noticed then
         timer = loop.call_later(WATCH_AFTER_S, start_watching)
         try:
-            answer = await native.perform_job(self.service, self.metrics, job,
-                                              str(uuid.uuid4()))
+            data = await native.answer(self.service, self.metrics, job)
             state.answering = True
-            data = native.answer_bytes(answer)
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", _JSON),
                                     (b"content-length", str(len(data)).encode())]})
@@ -160,9 +154,7 @@ class FastLane:
         except asyncio.CancelledError:
             if not state.gone or task.uncancel() > 0:
                 raise
-            self.metrics.rejected.labels("client_gone").inc()
-            log.info("client went away: request cancelled",
-                     extra={"path": scope["path"], "client": client})
+            self.admission.client_gone(scope, client)
         except Exception as exc:
             state.answering = True
             if not await self._answer_error(scope, receive, self._logged(scope, send, start),

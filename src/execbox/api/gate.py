@@ -108,6 +108,12 @@ class Admission:
         if self.concurrency is not None:
             self.concurrency.release(client)
 
+    def client_gone(self, scope: Scope, client: str) -> None:
+        """A request cancelled because its client disconnected: counted and logged."""
+        self.metrics.rejected.labels("client_gone").inc()
+        log.info("client went away: request cancelled",
+                 extra={"path": scope["path"], "client": client})
+
     def caller(self, client: str) -> Caller:
         return Caller(client, deadline=time.monotonic() + self.queue_timeout_s)
 
@@ -228,9 +234,7 @@ class Gate:
             current = asyncio.current_task()
             if not gone or (current is not None and current.cancelling()):
                 raise
-            self.metrics.rejected.labels("client_gone").inc()
-            log.info("client went away: request cancelled",
-                     extra={"path": scope["path"], "client": me.client})
+            self.admission.client_gone(scope, me.client)
         finally:
             if watcher is not None:
                 watcher.cancel()

@@ -48,11 +48,10 @@ def configure(level: str = "info") -> dict[str, Any]:
 
 
 def log_access(scope: MutableMapping[str, Any], status: int, start: float,
-               end: float | None = None) -> None:
+               end: float) -> None:
     """The access line of an HTTP request whose answer is out (``execbox.access``):
-    client, method, path, status, and ``ms`` from ``start`` to ``end`` (default now; both
+    client, method, path, status, and ``ms`` from ``start`` to ``end`` (both
     ``time.perf_counter()``)."""
-    end = time.perf_counter() if end is None else end
     peer = scope.get("client")
     client = f"{peer[0]}:{peer[1]}" if peer else "-"
     access.info('%s - "%s %s HTTP/%s" %d', client, scope["method"], scope["path"],

@@ -126,6 +126,9 @@ class WarmPool:
     def flavors(self) -> list[str]:
         return list(self._states)
 
+    def has(self, name: str) -> bool:
+        return name in self._states
+
     def run(self, name: str, spec: SandboxSpec) -> StageResult:
         state = self._states[name]
         box = self._acquire(state)

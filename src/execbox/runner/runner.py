@@ -111,6 +111,12 @@ class Prepared:
         return self.status is Status.OK
 
 
+def _ran(prepared: Prepared, result: StageResult) -> RunResult:
+    """The result of a prepared program's run."""
+    return RunResult(prepared.language.name, prepared.language.version, result.status,
+                     prepared.compile, result, prepared.cached)
+
+
 def resolve_limits(defaults: Limits, language: Mapping[str, int],
                    request: Mapping[str, int], caps: Limits, stage: str) -> Limits:
     """Defaults, then the language's, then the request's; over a cap is an error."""
@@ -149,9 +155,7 @@ class Runner:
         if not prepared.ok:
             return RunResult(prepared.language.name, prepared.language.version,
                              prepared.status, prepared.compile, None)
-        result = self.run_prepared(prepared, request.stdin)
-        return RunResult(prepared.language.name, prepared.language.version, result.status,
-                         prepared.compile, result, prepared.cached)
+        return _ran(prepared, self.run_prepared(prepared, request.stdin))
 
     async def run_async(self, request: RunRequest) -> RunResult | None:
         """``run`` on the event loop, for a program with nothing to compile whose flavor
@@ -160,14 +164,12 @@ class Runner:
         thread hops (there, and back to the loop) of a run from a thread."""
         lang = self.languages.get(request.language, request.version)
         flavor = f"{lang.name}:run"
-        if lang.compiled or self.pool is None or flavor not in self.pool.flavors():
+        if lang.compiled or self.pool is None or not self.pool.has(flavor):
             return None
         prepared = self.prepare(request)
         spec = _run_spec(prepared, (), prepared.limits, stdin=request.stdin)
         result = await self.pool.run_async(flavor, spec)
-        if result is None:
-            return None
-        return RunResult(lang.name, lang.version, result.status, None, result)
+        return None if result is None else _ran(prepared, result)
 
     def prepare(self, request: RunRequest) -> Prepared:
         """Resolve the language and limits and compile (sandboxed, cached) once; the result
@@ -241,7 +243,7 @@ class Runner:
         return result, artifacts, False
 
     def _execute(self, flavor: str, spec: SandboxSpec) -> StageResult:
-        if self.pool is not None and flavor in self.pool.flavors():
+        if self.pool is not None and self.pool.has(flavor):
             return self.pool.run(flavor, spec)
         return self.backend.run(spec)
 

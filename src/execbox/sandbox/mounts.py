@@ -124,13 +124,6 @@ class ResolvedCache:
             self._entries[key] = entry  # a race only resolves twice
         return entry[1]
 
-    def plan(self, root: str, mounts: tuple[BindMount, ...], masks: tuple[str, ...],
-             uid: int, gid: int, work_mb: int, tmp_mb: int, inodes: int,
-             pty: bool = False) -> RootPlan:
-        """``plan``, with the host paths from the cache."""
-        return plan(root, mounts, masks, uid, gid, work_mb, tmp_mb, inodes, pty,
-                    resolved=self.resolve(mounts, masks))
-
 
 def _inside(p: RootPlan, path: str) -> str:
     return p.path + path

@@ -204,9 +204,9 @@ class NamespaceBackend:
             # is forked from the init: only the pages it writes are its own.)
             baseline = max(box.cgroup.memory_usage_bytes() - box.zygote_bytes, 0)
             order = self._order(spec, limits)
-            blob = (template.encode_order(order) if box.template
-                    else protocol.encode_order(order))
-            return wire.LENGTH.pack(len(blob)) + blob, baseline, before
+            message = wire.blob(template.encode_order(order) if box.template
+                                else protocol.encode_order(order))
+            return message, baseline, before
         except BaseException:
             self.discard(box)
             raise

@@ -20,7 +20,7 @@ import json
 import pickle
 from typing import Any
 
-from execbox.sandbox.wire import FRAME, read_blob, send_blob, send_frame
+from execbox.sandbox.wire import FRAME, read_blob, send_frame
 
 READY = b"R"  # a warm sandbox is built and waits for its order
 ARMED = b"A"  # and a template sandbox's program is forked, prepared and waits for it
@@ -86,10 +86,6 @@ class FrameReader:
             if k == kind:
                 return payload
         return None
-
-
-def send_order(fd: int, order: object) -> None:
-    send_blob(fd, encode_order(order))
 
 
 def encode_order(order: object) -> bytes:

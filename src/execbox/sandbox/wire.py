@@ -30,9 +30,9 @@ def send_frame(fd: int, kind: bytes, body: bytes, tail: bytes = b"") -> None:
     write_all(fd, FRAME.pack(kind, len(body)) + body + tail)
 
 
-def send_blob(fd: int, data: bytes) -> None:
-    """One length-prefixed message on a pipe (the order pipe)."""
-    write_all(fd, LENGTH.pack(len(data)) + data)
+def blob(data: bytes) -> bytes:
+    """One length-prefixed message (the order pipe's), as written."""
+    return LENGTH.pack(len(data)) + data
 
 
 def read_blob(fd: int) -> bytes:

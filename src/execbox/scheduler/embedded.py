@@ -143,14 +143,11 @@ class EmbeddedScheduler:
         self._inline.add(task)
         try:
             out = await attempt()
-        except asyncio.CancelledError:
+        except BaseException as exc:
             self._release(client)
-            if task in self._cut:
+            if isinstance(exc, asyncio.CancelledError) and task in self._cut:
                 task.uncancel()
                 raise ShuttingDown("the server shut down before this run finished") from None
-            raise
-        except BaseException:
-            self._release(client)
             raise
         finally:
             self._inline.discard(task)
