@@ -286,7 +286,10 @@ cgroup_parent = "{parent}"
 
     def request(name: str, code: str, limits: dict | None = None) -> None:
         with httpx.Client(base_url=base, timeout=60) as c:
-            answers[name] = c.post("/v1/execute", json={
+            # one comes through a proxy on loopback (trusted by default): its access line
+            # names the proxy's client
+            headers = {"X-Forwarded-For": "203.0.113.7"} if name == "finishes" else {}
+            answers[name] = c.post("/v1/execute", headers=headers, json={
                 "language": "python", "code": code, **({"limits": limits} if limits else {})})
 
     threads = []
@@ -357,6 +360,9 @@ cgroup_parent = "{parent}"
     assert any(e["status"] == 200 and e["path"] == "/v1/execute" and e["ms"] > 0
                and '"POST /v1/execute HTTP/1.1" 200' in e["msg"] for e in answered), answered
     assert any(e["status"] == 503 for e in answered)
+    assert any(e["status"] == 200 and e["msg"].startswith("203.0.113.7:0 - ")
+               for e in answered), answered
+    assert any(e["msg"].startswith("127.0.0.1:") for e in answered), answered
     assert not [e for e in logged if e["logger"] == "uvicorn.access"]
     with live_server(ServiceSettings(warm_languages=(), runs_db=str(runs_db))) as c:
         def done():

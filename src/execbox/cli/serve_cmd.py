@@ -220,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
 
     from execbox.api import logs
     from execbox.api.app import create_app
+    from execbox.api.forwarded import ForwardedHeaders
     from execbox.service import Service
 
     host, port, settings = build_settings(args)
@@ -239,8 +240,12 @@ def run(args: argparse.Namespace) -> int:
                                 # one line per request all the same, once the answer is
                                 # out (api/app.py: AccessLog)
                                 access_log=False,
+                                # uvicorn's middleware, for the requests that need it
+                                # (api/forwarded.py); trusted: FORWARDED_ALLOW_IPS as ever
+                                proxy_headers=False,
                                 # a backstop: the app answers everything by the grace
                                 timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 10)
+        config.app = ForwardedHeaders(app, config.forwarded_allow_ips)
         _server_class()(config, app.state.shutdown.begin).run()
     finally:
         try:
