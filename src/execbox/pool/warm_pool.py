@@ -237,7 +237,10 @@ class WarmPool:
             if self._healthy(box):
                 state.busy += 1
                 state.counters.hits += 1
-                self._cond.notify_all()  # the refiller replaces it
+                if len(state.warm) + state.building < self._target(state, True, False):
+                    # the refiller replaces it. Not woken otherwise: woken for nothing, it
+                    # took the GIL from this run just before its order was written
+                    self._cond.notify_all()
                 return box
             state.counters.discarded += 1
             self._backend.discard(box)
