@@ -147,6 +147,7 @@ class Http(Level):
         self._conns: dict[int, tuple[KeepAlive, float]] = {}
         self._lock = threading.Lock()
         self._dirty = True
+        self._bodies: dict[tuple[str, bytes], bytes] = {}
 
     def _conn(self, lane: int, fresh: bool = False) -> KeepAlive:
         now = time.monotonic()
@@ -200,9 +201,7 @@ class Http(Level):
 
     def run(self, program: Program, lane: int) -> str | None:
         self._dirty = True
-        body = json.dumps({"language": program.language,
-                           "code": program.source.content.decode()}).encode()
-        status, data = self._post(lane, body)
+        status, data = self._post(lane, self._body(program))
         if status != 200:
             raise BenchError(f"HTTP {status}: {data[:300]!r}")
         answer = json.loads(data)
@@ -211,6 +210,17 @@ class Http(Level):
             raise BenchError(f"HTTP answer: {data[:300]!r}")
         return program.check(run.get("exit_code"), str(run.get("stdout", "")).encode(),
                              str(run.get("stderr", "")).encode())
+
+    def _body(self, program: Program) -> bytes:
+        """The request of ``program``, built once: a client sending the same request
+        again does not build it again (~0.02 ms of the client's Python, cold)."""
+        key = (program.language, program.source.content)
+        body = self._bodies.get(key)
+        if body is None:
+            body = json.dumps({"language": program.language,
+                               "code": program.source.content.decode()}).encode()
+            self._bodies[key] = body
+        return body
 
     def close(self) -> None:
         with self._lock:
