@@ -341,11 +341,13 @@ async def supervise_async(
         settle()
         while not done.done():
             try:
-                await asyncio.shield(done)
+                await done  # not shielded: a shield costs a turn of the loop per run
             except asyncio.CancelledError:
-                if cancelled or done.cancelled():
+                if cancelled:
                     raise
                 cancelled = True  # the caller is gone: end the run, then go on cancelling
+                if done.cancelled():  # with the task: the closures above see the new one
+                    done = loop.create_future()
                 watch.kill("client")
                 settle()
         watch.drain()
@@ -365,6 +367,9 @@ async def write_async(fd: int, data: bytes) -> None:
     """All of ``data`` to a pipe, from the event loop: what it takes at once is written
     at once (no wait at all for a small order to an empty pipe); the rest as the reader
     makes room."""
+    if len(data) <= select.PIPE_BUF:  # taken at once (and whole) by the empty order pipe
+        os.write(fd, data)
+        return
     loop = asyncio.get_running_loop()
     view = memoryview(data)
     os.set_blocking(fd, False)
