@@ -24,6 +24,7 @@ from execbox.errors import SandboxSetupError
 from execbox.sandbox import protocol
 from execbox.sandbox.cgroups import Cgroup, CgroupStats
 from execbox.sandbox.interaction import Interaction, Op
+from execbox.sandbox.loop_pipes import loop_pipes
 from execbox.types import Limits
 
 _READ = 1 << 16
@@ -320,7 +321,7 @@ async def supervise_async(
         try:
             watch.readable(fd)
             if fd not in watch.open:
-                loop.remove_reader(fd)
+                watched.remove(fd)
             settle()
         except Exception as exc:  # handed to the awaiting task
             failed(exc)
@@ -334,10 +335,11 @@ async def supervise_async(
         except Exception as exc:  # handed to the awaiting task
             failed(exc)
 
-    for fd in watch.open:
-        loop.add_reader(fd, on_read, fd)
+    watched = loop_pipes(loop)
     cancelled = False
     try:
+        for fd in watch.open:
+            watched.add(fd, on_read)
         settle()
         while not done.done():
             try:
@@ -353,7 +355,7 @@ async def supervise_async(
         watch.drain()
     finally:
         for fd in watch.open:
-            loop.remove_reader(fd)
+            watched.remove(fd)
         if timer is not None:
             timer.cancel()
         if watch.end():  # no report: make sure the init is gone
