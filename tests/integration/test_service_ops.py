@@ -334,6 +334,7 @@ cgroup_parent = "{parent}"
     # work in progress within the grace finished; the rest was answered clearly
     finished = answers["finishes"]
     assert finished.status_code == 200 and finished.json()["run"]["stdout"] == "finished\n"
+    assert "server" not in finished.headers and finished.headers["date"]  # no uvicorn banner
     for name, says in (("too_long", "before this run finished"), ("queued", "not started")):
         r = answers[name]
         assert r.status_code == 503 and r.headers["retry-after"], (name, r.text)

@@ -23,6 +23,7 @@ class KeepAlive:
         self._timeout_s = timeout_s
         self._sock: socket.socket | None = None
         self._buf = b""
+        self._heads: dict[tuple[str, str, str, int], bytes] = {}  # each request's, once
 
     @property
     def connected(self) -> bool:
@@ -41,26 +42,28 @@ class KeepAlive:
         if self._sock is None:
             self._sock = socket.create_connection(self._address, timeout=self._timeout_s)
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self._address[0]}\r\n"
-                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
-        self._sock.sendall(head.encode() + body)
+        key = (method, path, content_type, len(body))
+        head = self._heads.get(key)
+        if head is None:
+            head = self._heads[key] = (
+                f"{method} {path} HTTP/1.1\r\nHost: {self._address[0]}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+        self._sock.sendall(head + body)
         while b"\r\n\r\n" not in self._buf:
             self._fill(started=bool(self._buf))
         header, _, self._buf = self._buf.partition(b"\r\n\r\n")
-        lines = header.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        fields = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            fields[name.strip().lower()] = value.strip()
-        if "content-length" not in fields:
+        status_line, _, fields = header.partition(b"\r\n")
+        status = int(status_line.split(b" ", 2)[1])
+        fields = b"\r\n" + fields.lower() + b"\r\n"
+        size = _field(fields, b"content-length")
+        if size is None or not size.isdigit():
             self.close()
-            raise ConnectionError(f"an answer without Content-Length: {lines[0]}")
-        size = int(fields["content-length"])
-        while len(self._buf) < size:
+            raise ConnectionError(f"an answer without Content-Length: {status_line!r}")
+        while len(self._buf) < int(size):
             self._fill(started=True)
-        data, self._buf = self._buf[:size], self._buf[size:]
-        if fields.get("connection", "").lower() == "close":
+        data, self._buf = self._buf[:int(size)], self._buf[int(size):]
+        if _field(fields, b"connection") == b"close":
             self.close()
         return status, data
 
@@ -73,3 +76,12 @@ class KeepAlive:
                 raise ConnectionClosed("the server closed the connection")
             raise ConnectionError("the server closed the connection mid-answer")
         self._buf += chunk
+
+
+def _field(fields: bytes, name: bytes) -> bytes | None:
+    """The value of header ``name`` in ``fields`` (lowercased, each line between CRLFs)."""
+    at = fields.find(b"\r\n" + name + b":")
+    if at < 0:
+        return None
+    start = at + len(name) + 3
+    return fields[start:fields.index(b"\r\n", start)].strip()

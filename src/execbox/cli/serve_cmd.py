@@ -243,6 +243,9 @@ def run(args: argparse.Namespace) -> int:
                                 # uvicorn's middleware, for the requests that need it
                                 # (api/forwarded.py); trusted: FORWARDED_ALLOW_IPS as ever
                                 proxy_headers=False,
+                                # no "server: uvicorn" in every answer: nothing needs it, and
+                                # it tells a prober what runs here
+                                server_header=False,
                                 # a backstop: the app answers everything by the grace
                                 timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 10)
         config.app = ForwardedHeaders(app, config.forwarded_allow_ips)
