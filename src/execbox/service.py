@@ -87,8 +87,9 @@ class Service:
         return self.runner.pool is None or self.runner.pool.wait_warm(0)
 
     def close(self) -> None:
-        """Wait for the runs still executing (each ends at its own limits), then tear every
-        sandbox down: the warm pool's, the reaper's pending teardowns, the spawners."""
+        """Wait for the runs still executing (each ends at its limits, or sooner when its
+        caller set its stop), then tear every sandbox down: the warm pool's, the reaper's
+        pending teardowns, the spawners."""
         self.scheduler.close()
         self.runs.close()
         self.runner.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import threading
 import time
@@ -99,9 +100,15 @@ def test_a_chunked_body_is_411(server):
     assert r.status_code == 411 and r.json()["error"]["code"] == "length_required", r.text
 
 
-def test_a_warm_run_whose_client_goes_away_is_killed(server):
-    """A run supervised on the event loop is cancelled with its request when the client
-    disconnects: its program is killed, its slot (concurrency 1 here) free again."""
+@pytest.mark.parametrize("language, code, tests", [
+    ("python", "import time; time.sleep(60)", None),  # warm: supervised on the event loop
+    ("bash", "sleep 60", None),  # no warm sandbox here: a cold one, on a worker thread
+    ("bash", "sleep 60", [{"stdin": ""}]),  # a judged request's test, on a worker thread
+])
+def test_a_run_whose_client_goes_away_is_killed(server, language, code, tests):
+    """A run is cancelled with its request when the client disconnects: its program is
+    killed (on the loop: with the task; on a thread: through its stop), its slot
+    (concurrency 1 here) free again."""
     def gone() -> float:
         text = server.get("/metrics").text
         line = next((x for x in text.splitlines()
@@ -111,11 +118,12 @@ def test_a_warm_run_whose_client_goes_away_is_killed(server):
     before = gone()
     warm = 'execbox_pool_sandboxes{flavor="python:run",state="warm"} 1.0'
     deadline = time.monotonic() + 10  # a warm sandbox for it (else it runs on a thread)
-    while warm not in server.get("/metrics").text:
+    while language == "python" and warm not in server.get("/metrics").text:
         assert time.monotonic() < deadline, "no warm sandbox"
         time.sleep(0.02)
-    body = (b'{"language": "python", "code": "import time; time.sleep(60)", '
-            b'"limits": {"wall_time_ms": 20000, "cpu_time_ms": 10000}}')
+    body = json.dumps({"language": language, "code": code,
+                       "limits": {"wall_time_ms": 20000, "cpu_time_ms": 10000},
+                       **({"tests": tests} if tests else {})}).encode()
     port = server.base_url.port
     with socket.create_connection(("127.0.0.1", port)) as raw:
         raw.sendall(b"POST /v1/execute HTTP/1.1\r\nHost: test\r\n"
@@ -132,6 +140,8 @@ def test_a_warm_run_whose_client_goes_away_is_killed(server):
     assert gone() == before + 1
     r = server.post("/v1/execute", json={"language": "python", "code": "print(5)"})
     assert r.status_code == 200 and r.json()["run"]["stdout"] == "5\n", r.text
+    runs = f'execbox_runs_total{{language="{language}",status="signaled"}}'
+    assert runs not in server.get("/metrics").text  # its client is gone: no answer, no run
 
 
 def test_oversized_body_is_413(server):

@@ -11,7 +11,8 @@ import pytest
 from execbox.languages.zygotes import source
 from execbox.pool import Flavor, PoolExhausted, PoolSettings, WarmPool
 from execbox.sandbox.namespace_backend import NamespaceBackend
-from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
+from execbox.sandbox.outcome import ENDED_BY_CLIENT
+from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec, Stop
 from execbox.types import Limits, Status
 
 pytestmark = pytest.mark.root
@@ -164,3 +165,15 @@ def test_a_warm_run_counts_its_interpreters_memory_as_a_cold_one_does(pool, back
     for warm, cold in ((warm_hello, cold_hello), (warm_big, cold_big)):
         assert abs(warm.memory_kb - cold.memory_kb) < 8 * 1024, (warm, cold)
     assert warm_big.memory_kb >= 24 * 1024 and cold_big.memory_kb >= 24 * 1024
+
+
+def test_a_stop_ends_a_warm_run_on_a_thread(pool):
+    stop = Stop()
+    threading.Timer(0.3, stop.set).start()
+    t0 = time.monotonic()
+    r = pool.run("py", SandboxSpec(argv=("/usr/bin/python3", "-c", "import time; time.sleep(30)"),
+                                   stop=stop))
+    assert r.status is Status.SIGNALED and r.message == ENDED_BY_CLIENT, r
+    assert 0.3 <= time.monotonic() - t0 < 5
+    assert pool.run("py", SandboxSpec(argv=("/usr/bin/python3", "-c", "print(2)"))).stdout \
+        == b"2\n"

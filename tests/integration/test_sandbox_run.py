@@ -10,7 +10,8 @@ import pytest
 
 from execbox.sandbox.cgroups import CgroupSettings
 from execbox.sandbox.namespace_backend import NamespaceBackend
-from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec
+from execbox.sandbox.outcome import ENDED_BY_CLIENT
+from execbox.sandbox.spec import SandboxFile, SandboxSettings, SandboxSpec, Stop
 from execbox.types import LimitKind, Limits, StageResult, Status
 
 pytestmark = pytest.mark.root
@@ -285,3 +286,23 @@ def test_a_kept_cgroup_carries_nothing_to_the_next_sandbox(tmp_path):
         backend.close()
     assert backend._cgroups.names() == []
     _remove_cgroup_parent(settings.cgroup.parent)
+
+
+@pytest.mark.parametrize("when", ["while it runs", "before it starts"])
+def test_a_stop_set_from_another_thread_kills_the_run(backend, when):
+    """SandboxSpec.stop: its caller gone, a run on a thread ends within the supervisor's
+    poll, not at its own limits."""
+    stop = Stop()
+    if when == "before it starts":
+        stop.set()
+    else:
+        threading.Timer(0.3, stop.set).start()
+    t0 = time.monotonic()
+    r = sh(backend, "echo started; sleep 30", stop=stop,
+           limits=Limits(wall_time_ms=20_000, cpu_time_ms=10_000))
+    took = time.monotonic() - t0
+    assert r.status is Status.SIGNALED and r.signal == "SIGKILL", r
+    assert r.message == ENDED_BY_CLIENT and r.limit is None
+    assert took < 5, took
+    if when == "while it runs":
+        assert r.stdout == b"started\n" and took >= 0.3

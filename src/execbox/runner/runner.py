@@ -19,7 +19,7 @@ from execbox.pool import Flavor, WarmPool
 from execbox.runner.compile_cache import CompileCache, cache_key
 from execbox.sandbox.backend import SandboxBackend
 from execbox.sandbox.interaction import Interaction
-from execbox.sandbox.spec import SandboxFile, SandboxSpec
+from execbox.sandbox.spec import SandboxFile, SandboxSpec, Stop
 from execbox.types import Limits, StageResult, Status
 
 MIB = 1024 * 1024
@@ -67,6 +67,8 @@ class RunRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     limits: Mapping[str, int] = field(default_factory=dict)
     compile_limits: Mapping[str, int] = field(default_factory=dict)
+    # set from any thread: its compile and runs end now (SandboxSpec.stop)
+    stop: Stop | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.files:
@@ -105,6 +107,7 @@ class Prepared:
     env: Mapping[str, str]
     limits: Limits  # of each run
     cached: bool = False  # the compile stage came from the cache
+    stop: Stop | None = None  # the request's (RunRequest.stop)
 
     @property
     def ok(self) -> bool:
@@ -192,10 +195,12 @@ class Runner:
             if compiled.status is not Status.OK:
                 status = (Status.INTERNAL_ERROR if compiled.status is Status.INTERNAL_ERROR
                           else Status.COMPILE_ERROR)
-                return Prepared(lang, status, compiled, (), argv, env, run_limits, False)
+                return Prepared(lang, status, compiled, (), argv, env, run_limits, False,
+                                request.stop)
             files = tuple(SandboxFile(name, data, executable=True)
                           for name, data in artifacts.items())
-        return Prepared(lang, status, compiled, files, argv, env, run_limits, cached)
+        return Prepared(lang, status, compiled, files, argv, env, run_limits, cached,
+                        request.stop)
 
     def run_prepared(self, prepared: Prepared, stdin: bytes = b"",
                      files: tuple[SandboxFile, ...] = ()) -> StageResult:
@@ -232,7 +237,7 @@ class Runner:
                                  for name in hit.files}
                     return StageResult(status=Status.OK, exit_code=0), artifacts, True
         spec = SandboxSpec(argv=argv, files=request.files, env=env, limits=limits,
-                           mounts=lang.mounts, collect=lang.artifacts)
+                           mounts=lang.mounts, collect=lang.artifacts, stop=request.stop)
         result = self._execute(f"{lang.name}:compile", spec)
         artifacts, result.files = result.files, {}
         if result.status is Status.OK and not artifacts:
@@ -277,7 +282,8 @@ def _run_spec(prepared: Prepared, files: tuple[SandboxFile, ...], limits: Limits
     if clash:
         raise ConfigError("file(s) given twice: " + ", ".join(sorted(clash)))
     return SandboxSpec(argv=prepared.argv, files=prepared.files + files, env=prepared.env,
-                       limits=limits, mounts=prepared.language.mounts, **extra)
+                       limits=limits, mounts=prepared.language.mounts, stop=prepared.stop,
+                       **extra)
 
 
 def _read(path: str) -> bytes:

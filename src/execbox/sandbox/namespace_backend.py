@@ -360,7 +360,7 @@ class NamespaceBackend:
             raw = supervise(box.pidfd, box.pipes, spec.limits, box.cgroup,
                             self.settings.setup_timeout_ms / 1000, frames, memory_baseline,
                             interaction, lambda sig: _signal_program(box, sig),
-                            lambda: _program_anon_bytes(box))
+                            lambda: _program_anon_bytes(box), spec.stop)
             self._settle(box, raw, before)
         finally:
             self._conclude(box)

@@ -52,6 +52,23 @@ def check_relative_path(name: str) -> None:
         raise ConfigError(f"file names must be relative paths inside the work dir: {name!r}")
 
 
+class Stop:
+    """A run's early end, asked from any thread (its caller went away): ``set`` once; the
+    supervisor polls ``is_set``. A flag, not a ``threading.Event``: nothing waits on it,
+    and the service makes one per request."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxSpec:
     """One program to run: argv, its inputs and its limits."""
@@ -69,6 +86,10 @@ class SandboxSpec:
     # the sandbox (its own devpts), rows x cols, both streams arriving as stdout
     interactive: bool = False
     pty: tuple[int, int] | None = None
+    # set from any thread: the run is killed (its caller went away; "ended by its
+    # client"), within the supervisor's 10 ms poll. A run supervised on an event loop
+    # (``execute_async``) ends with its awaiting task instead.
+    stop: Stop | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.pty is not None and not self.interactive:

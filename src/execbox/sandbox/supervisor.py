@@ -25,6 +25,7 @@ from execbox.sandbox import protocol
 from execbox.sandbox.cgroups import Cgroup, CgroupStats
 from execbox.sandbox.interaction import Interaction, Op
 from execbox.sandbox.loop_pipes import loop_pipes
+from execbox.sandbox.spec import Stop
 from execbox.types import Limits
 
 _READ = 1 << 16
@@ -110,7 +111,8 @@ class Watch:
     def __init__(self, init_pidfd: int, pipes: Pipes, limits: Limits, cgroup: Cgroup,
                  setup_timeout_s: float, frames: protocol.FrameReader | None,
                  memory_baseline: int | None, interaction: Interaction | None,
-                 program_memory: Callable[[], int] | None) -> None:
+                 program_memory: Callable[[], int] | None,
+                 stop: Stop | None = None) -> None:
         self.raw = RawOutcome(frames=frames or protocol.FrameReader(),
                               memory_baseline=memory_baseline or 0)
         self.init_pidfd = init_pidfd
@@ -120,6 +122,7 @@ class Watch:
         self.interaction = interaction
         self.measure_memory = memory_baseline is None
         self.program_memory = program_memory
+        self.stop = stop
         self.sinks = {pipes.stdout: (self.raw.stdout, "stdout"),
                       pipes.stderr: (self.raw.stderr, "stderr")}
         self.sent = {"stdout": 0, "stderr": 0}  # streamed to an interaction
@@ -137,7 +140,8 @@ class Watch:
     @property
     def wake_at(self) -> float:
         """When ``tick`` has something to check (monotonic)."""
-        polling = self.raw.started_at is not None and self.raw.killed_for is None
+        polling = self.raw.killed_for is None and (self.raw.started_at is not None
+                                                   or self.stop is not None)
         return min(self.deadline, self.next_poll) if polling else self.deadline
 
     def kill(self, reason: str) -> None:
@@ -150,7 +154,8 @@ class Watch:
         self.deadline = time.monotonic() + _AFTER_KILL_S
 
     def tick(self) -> None:
-        """The time limits: setup, wall (both from ``deadline``) and CPU (polled)."""
+        """The time limits: setup, wall (both from ``deadline``) and CPU (polled); and
+        ``stop`` (polled as the CPU, from the start)."""
         raw = self.raw
         now = time.monotonic()
         if now >= self.deadline:
@@ -159,11 +164,16 @@ class Watch:
             else:
                 self.kill("wall" if raw.started_at is not None else "setup")
             return
-        if raw.started_at is not None and raw.killed_for is None and now >= self.next_poll:
+        if raw.killed_for is not None or now < self.next_poll:
+            return
+        if self.stop is not None and self.stop.is_set():
+            self.kill("client")
+            return
+        if raw.started_at is not None:
             raw.cpu_ns = self.cgroup.cpu_usage_ns() - raw.cpu_baseline_ns
             if raw.cpu_ns > self.limits.cpu_time_ms * 1_000_000:
                 self.kill("cpu")
-            self.next_poll = now + _CPU_POLL_S
+        self.next_poll = now + _CPU_POLL_S
 
     def readable(self, fd: int) -> None:
         """Read what ``fd`` (one of ``open``) has; at its end it leaves ``open``."""
@@ -228,6 +238,7 @@ def supervise(
     interaction: Interaction | None = None,
     signal_program: Callable[[int], None] | None = None,
     program_memory: Callable[[], int] | None = None,
+    stop: Stop | None = None,
 ) -> RawOutcome:
     """Run to the end: until the init's report is whole (then whatever is still in the
     output pipes is read: every writer is dead by then), or until the pipes close. No
@@ -238,9 +249,10 @@ def supervise(
 
     With an ``interaction`` output is handed to it as it arrives instead of kept (the
     output cap counts it all the same), and what it queues is done here: stdin written to
-    ``pipes.stdin`` as the program takes it, EOF, signals (``signal_program``), kill."""
+    ``pipes.stdin`` as the program takes it, EOF, signals (``signal_program``), kill.
+    ``stop``, once set (from any thread), kills the run as its client's (within 10 ms)."""
     watch = Watch(init_pidfd, pipes, limits, cgroup, setup_timeout_s, frames,
-                  memory_baseline, interaction, program_memory)
+                  memory_baseline, interaction, program_memory, stop)
     sel = selectors.DefaultSelector()
     for fd in watch.open:
         sel.register(fd, selectors.EVENT_READ)

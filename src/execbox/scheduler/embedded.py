@@ -277,7 +277,7 @@ class EmbeddedScheduler:
         return self._running
 
     def close(self) -> None:
-        """Wait for the runs still executing (each ends at its own limits) and stop the
-        worker threads."""
+        """Wait for the runs still executing (each ends at its limits, or sooner when its
+        caller stopped it) and stop the worker threads."""
         self._draining = True
         self._executor.shutdown(wait=True)
