@@ -302,10 +302,10 @@ async def supervise_async(
     program_memory: Callable[[], int] | None = None,
 ) -> RawOutcome:
     """``supervise`` driven by the running event loop (no interaction): the pipes are
-    watched with ``add_reader``, the limits with a timer, so no thread waits for the run
-    and none has to wake the loop when it ends. If the awaiting task is cancelled, the
-    run is killed (its client went away) and the cancellation goes on once its pipes have
-    closed, as a run's end."""
+    watched through the loop's epoll (``loop_pipes``), the limits with a timer, so no
+    thread waits for the run and none has to wake the loop when it ends. If the awaiting
+    task is cancelled, the run is killed (its client went away) and the cancellation goes
+    on once its pipes have closed, as a run's end."""
     watch = Watch(init_pidfd, pipes, limits, cgroup, setup_timeout_s, frames,
                   memory_baseline, None, program_memory)
     loop = asyncio.get_running_loop()
