@@ -9,7 +9,7 @@ import pytest
 
 from execbox.errors import ConfigError, SandboxSetupError, SandboxUnavailable
 from execbox.sandbox.cgroups import CgroupFs, CgroupStats, V1Driver, detect
-from execbox.sandbox.cgroups.fs import check_name, read_keyed, remove_dir
+from execbox.sandbox.cgroups.fs import ControlFiles, check_name, read_keyed, remove_dir
 from execbox.sandbox.cgroups.mountinfo import (
     Mount,
     parent_path,
@@ -363,3 +363,16 @@ def test_read_keyed(tmp_path):
         read_keyed(str(path), "absent")
     with pytest.raises(SandboxSetupError, match=r"cannot read .*none: \[ENOENT\]"):
         read_keyed(str(tmp_path / "none"), "max")
+
+
+@pytest.mark.parametrize("size", [0, 10, 65536, 2 * 65536 + 5])
+def test_control_files_read_the_whole_text_each_time(tmp_path, size):
+    path = tmp_path / "memory.stat"
+    path.write_text("x" * size)
+    files = ControlFiles()
+    try:
+        assert files.read_text(str(path)) == "x" * size
+        path.write_text("y" * (size // 2 + 1))  # the same file, its text anew
+        assert files.read_text(str(path)) == "y" * (size // 2 + 1)
+    finally:
+        files.close()
