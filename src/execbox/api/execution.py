@@ -6,11 +6,10 @@ import asyncio
 import logging
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from execbox.api.metrics import Metrics, Stopwatch
 from execbox.runner.runner import RunRequest, RunResult
-from execbox.sandbox.spec import Stop
 from execbox.scheduler import Overloaded, ShuttingDown
 from execbox.service import Service
 
@@ -42,10 +41,6 @@ async def perform(service: Service, metrics: Metrics, run: RunRequest,
         client = client or ctx.client
         if deadline is None and ctx.task is asyncio.current_task():
             deadline = ctx.deadline
-    stop = run.stop
-    if stop is None:  # a run on a worker thread ends with its caller (below)
-        stop = Stop()
-        run = replace(run, stop=stop)
     ran = [0.0]
 
     def work() -> RunResult:
@@ -67,13 +62,13 @@ async def perform(service: Service, metrics: Metrics, run: RunRequest,
         result = await service.scheduler.submit(work, client=client, admitted=admitted,
                                                 deadline=deadline, attempt=on_loop)
     except asyncio.CancelledError:
-        stop.set()  # its client went away: a run on a worker thread ends now too
+        run.stop.set()  # its client went away: a run on a worker thread ends now too
         raise
     except Overloaded:
         metrics.rejected.labels("overloaded").inc()
         raise
     except ShuttingDown as exc:
-        stop.set()  # the grace is over: a run on a worker thread is killed now
+        run.stop.set()  # the grace is over: a run on a worker thread is killed now
         metrics.rejected.labels("shutting_down").inc()
         log.warning("run not done: the server is shutting down", extra={
             "run_id": run_id, "client": client or None, "language": run.language,

@@ -8,7 +8,6 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -37,7 +36,6 @@ from execbox.judge import (
 )
 from execbox.judge.aio import run_tests
 from execbox.runner.runner import RunRequest, RunResult
-from execbox.sandbox.spec import Stop
 from execbox.scheduler import Overloaded, ShuttingDown
 from execbox.service import Service
 
@@ -66,8 +64,7 @@ def run_request(service: Service, body: ExecuteRequest) -> RunRequest:
         files=body.sandbox_files(lang.source), stdin=body.stdin.encode(),
         args=tuple(body.args), env=body.env,
         limits=body.limits.given() if body.limits else {},
-        compile_limits=body.compile_limits.given() if body.compile_limits else {},
-        stop=Stop())
+        compile_limits=body.compile_limits.given() if body.compile_limits else {})
     if body.tests is None and (body.checker is not None or body.stop_on_failure
                                or body.interactor is not None):
         raise ConfigError("checker, interactor and stop_on_failure need tests")
@@ -128,14 +125,10 @@ async def perform_judge(service: Service, metrics: Metrics, request: JudgeReques
     """Compile once (one scheduler job: refused with Overloaded when full), then each test
     as its own job; those wait for room rather than failing, the request being admitted.
     Its client gone or the shutdown's grace over, its sandboxes are killed (``stop``)."""
-    stop = request.run.stop
-    if stop is None:
-        stop = Stop()
-        request = replace(request, run=replace(request.run, stop=stop))
     try:
         return await _perform_judge(service, metrics, request, run_id)
     except (asyncio.CancelledError, ShuttingDown):
-        stop.set()
+        request.run.stop.set()
         raise
 
 

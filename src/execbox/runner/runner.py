@@ -67,8 +67,9 @@ class RunRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     limits: Mapping[str, int] = field(default_factory=dict)
     compile_limits: Mapping[str, int] = field(default_factory=dict)
-    # set from any thread: its compile and runs end now (SandboxSpec.stop)
-    stop: Stop | None = field(default=None, compare=False, repr=False)
+    # set from any thread: its compile and runs end now (SandboxSpec.stop); each request
+    # its own (a copy made with ``replace`` shares it)
+    stop: Stop = field(default_factory=Stop, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.files:

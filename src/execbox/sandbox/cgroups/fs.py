@@ -90,9 +90,9 @@ class ControlFiles:
                 chunk = os.pread(fd, _CHUNK, offset)
                 chunks.append(chunk)
                 offset += len(chunk)
-                # short: the end. A file's text comes whole from its first read; another
-                # read past it, only to find the end, made the text anew (a system call
-                # more per file, 7 a warm run)
+                # short: the end. A statistics file's text is one record, made whole at
+                # the first read (not so a pid list's); a read past it, only to find the
+                # end, made the text anew (a system call more per file, 7 a warm run)
                 if len(chunk) < _CHUNK:
                     break
         except OSError as e:
